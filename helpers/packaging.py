@@ -1,0 +1,79 @@
+"""model.tar.gz: the one package format SageMaker reads from S3 (models in, compiled models out).
+
+Neo expects the TorchScript file at the archive root and the inference code under `code/`;
+hosting reads the same layout. `safe_extract` is how the workshop opens every archive it did not
+write itself: no member may land outside the target directory.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+from pathlib import Path, PurePosixPath
+
+from helpers.models import ModelSpec
+
+ENTRY_SCRIPT = Path(__file__).parent / "container" / "inference.py"
+CONFIG_NAME = "model-config.json"
+
+
+def build_model_archive(model_file: Path, spec: ModelSpec, archive: Path) -> Path:
+    """Write `archive` with `model.pth` at the root and `code/inference.py` + its config.
+
+    The entry script is the repository's own file (helpers/container/inference.py), copied in,
+    never regenerated, so what is tested is what is deployed.
+    """
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    config = json.dumps(spec.preprocess_config(), indent=1).encode()
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(model_file, arcname="model.pth")
+        add_code_dir(tar, config)
+    return archive
+
+
+def add_code_dir(tar: tarfile.TarFile, config: bytes) -> None:
+    """Add `code/inference.py` and `code/model-config.json` to an open archive."""
+    tar.add(ENTRY_SCRIPT, arcname="code/inference.py")
+    info = tarfile.TarInfo("code/" + CONFIG_NAME)
+    info.size = len(config)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(config))
+
+
+def list_archive(archive: Path) -> list[tuple[str, int]]:
+    """(name, size in bytes) of each regular file in the archive, sorted by name."""
+    with tarfile.open(archive) as tar:
+        return sorted((m.name.removeprefix("./"), m.size) for m in tar.getmembers() if m.isfile())
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive member would escape the target directory, or is a link or device."""
+
+
+def check_member(member: tarfile.TarInfo) -> None:
+    """Refuse absolute paths, `..`, links and special files, naming the member."""
+    path = PurePosixPath(member.name)
+    if path.is_absolute() or ".." in path.parts:
+        raise UnsafeArchiveError(f"Refusing archive member {member.name!r}: it points outside the extraction directory.")
+    if member.issym() or member.islnk():
+        raise UnsafeArchiveError(f"Refusing archive member {member.name!r}: links are not allowed in a model archive.")
+    if not (member.isfile() or member.isdir()):
+        raise UnsafeArchiveError(f"Refusing archive member {member.name!r}: not a regular file or directory.")
+
+
+def safe_extract(archive: Path, destination: Path, *, clean: bool = True) -> Path:
+    """Extract `archive` into `destination` after checking every member; return destination.
+
+    `clean=True` empties the destination first, so files from an older run never mix in.
+    """
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        for member in members:
+            check_member(member)
+        if clean and destination.exists():
+            shutil.rmtree(destination)
+        destination.mkdir(parents=True, exist_ok=True)
+        tar.extractall(destination, members=members, filter="data")
+    return destination

@@ -1,0 +1,52 @@
+"""Where the workshop reads and writes.
+
+Everything a notebook writes goes under one *work directory* (git-ignored), so later notebooks
+find what earlier ones made and `rm -r work` resets the workshop. `NEO_WORKSHOP_WORK_DIR`
+overrides the notebooks' `WORK_DIR` parameter (tests and CI use it to run in a scratch place).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+DEFAULT_WORK_DIR = REPO_ROOT / "work"
+WORK_DIR_ENV = "NEO_WORKSHOP_WORK_DIR"
+STATE_FILE = "state.json"
+
+
+def work_dir(requested: str | Path | None = None) -> Path:
+    """Resolve (and create) the work directory: env var > argument > `<repo>/work`."""
+    chosen = os.environ.get(WORK_DIR_ENV) or requested or DEFAULT_WORK_DIR
+    path = Path(chosen).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_state(work: Path) -> dict[str, Any]:
+    """What earlier notebooks recorded (S3 URIs, job names); empty when nothing ran yet."""
+    path = work / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_state(work: Path, **values: Any) -> dict[str, Any]:
+    """Merge `values` into the work directory's state file and return the whole state."""
+    state = load_state(work) | values
+    (work / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True, default=str))
+    return state
+
+
+def require_state(work: Path, key: str, made_by: str) -> Any:
+    """Return a value an earlier notebook recorded, or say which notebook to run first."""
+    state = load_state(work)
+    if key not in state:
+        raise RuntimeError(
+            f"'{key}' is missing from {work / STATE_FILE}: run {made_by} first "
+            f"(with the same WORK_DIR), then re-run this notebook."
+        )
+    return state[key]
