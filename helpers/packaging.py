@@ -26,7 +26,11 @@ def build_model_archive(model_file: Path, spec: ModelSpec, archive: Path) -> Pat
     never regenerated, so what is tested is what is deployed.
     """
     archive.parent.mkdir(parents=True, exist_ok=True)
-    config = json.dumps(spec.preprocess_config(), indent=1).encode()
+    import torch
+
+    # Real Neo only reads models traced with torch <= 2.0: record which torch traced this one.
+    settings = spec.preprocess_config() | {"traced_with_torch": torch.__version__.split("+")[0]}
+    config = json.dumps(settings, indent=1).encode()
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(model_file, arcname="model.pth")
         add_code_dir(tar, config)
@@ -40,6 +44,15 @@ def add_code_dir(tar: tarfile.TarFile, config: bytes) -> None:
     info.size = len(config)
     info.mode = 0o644
     tar.addfile(info, io.BytesIO(config))
+
+
+def read_archive_config(archive: Path) -> dict:
+    """The `code/model-config.json` packed in a model archive (model name, traced_with_torch...)."""
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("code/" + CONFIG_NAME)
+        if member is None:
+            raise FileNotFoundError(f"{archive} has no code/{CONFIG_NAME}: rebuild it with build_model_archive.")
+        return json.loads(member.read())
 
 
 def list_archive(archive: Path) -> list[tuple[str, int]]:

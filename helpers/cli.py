@@ -1,0 +1,101 @@
+"""`python -m helpers ...`: the workshop without Jupyter.
+
+    run                  execute every notebook headlessly, in order (what `make workshop` does)
+    predict IMAGE        top-5 labels of one image with the eager model
+    local start|stop|status|env   the embedded local AWS backend
+    bench                compile + latency benchmark, printed as a table (or --json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import torch
+
+    from helpers.container.inference import top_k
+    from helpers.images import preprocess
+    from helpers.models import imagenet_labels, load_model, predict_probabilities
+
+    model, spec = load_model(args.model)
+    batch = torch.from_numpy(preprocess(args.image, spec))[None]
+    probabilities = predict_probabilities(model, batch)[0].numpy()
+    print(f"{args.image} ({spec.name}):")
+    for row in top_k(probabilities, imagenet_labels()):
+        print(f"  {row['probability']:7.2%}  {row['label']}  (class {row['class_id']})")
+    return 0
+
+
+def _local(args: argparse.Namespace) -> int:
+    from helpers.local import control
+    from helpers.paths import work_dir
+
+    work = work_dir(args.work_dir)
+    if args.action == "start":
+        info = control.start(work)
+        print(f"local backend running (pid {info.pid}): {info.endpoint_url}, runtime {info.runtime_url}")
+    elif args.action == "stop":
+        print("stopped" if control.stop(work) else "not running")
+    elif args.action == "status":
+        info = control.status(work)
+        print(f"running (pid {info.pid}): {info.endpoint_url}" if info else "not running")
+        return 0 if info else 3
+    elif args.action == "env":
+        info = control.status(work)
+        if info is None:
+            print(f"# local backend not running: python -m helpers local start --work-dir {work}", file=sys.stderr)
+            return 3
+        for key, value in sorted(control.env_vars(info).items()):
+            print(f"export {key}={value}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from helpers.runner import run_notebooks
+
+    return run_notebooks(work=args.work_dir, only=args.only, keep_backend=args.keep_backend)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from helpers.bench import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="execute the notebooks headlessly")
+    run.add_argument("--work-dir", type=Path, default=None, help="default: <repo>/work")
+    run.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 01 02")
+    run.add_argument("--keep-backend", action="store_true", help="leave the local backend running")
+    run.set_defaults(handler=_run)
+
+    predict = commands.add_parser("predict", help="top-5 labels of one image")
+    predict.add_argument("image", type=Path)
+    predict.add_argument("--model", default="efficientnet_lite0")
+    predict.set_defaults(handler=_predict)
+
+    local = commands.add_parser("local", help="the embedded local AWS backend")
+    local.add_argument("action", choices=["start", "stop", "status", "env"])
+    local.add_argument("--work-dir", type=Path, default=None, help="default: <repo>/work")
+    local.set_defaults(handler=_local)
+
+    bench = commands.add_parser("bench", help="compile + latency benchmark (see --help)", add_help=False)
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(handler=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,42 @@
+"""TorchScript tracing: the model format Neo requires for PyTorch.
+
+Neo compiles a *traced* model: `torch.jit.trace` runs the model once on an example input and
+records the operators it executed, giving a graph with no Python in it. Since torch 2.9,
+TorchScript is deprecated in favour of `torch.export`, and torch 2.14 warns about it; Neo still
+reads only TorchScript, so the workshop traces and explains the warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def trace_model(model: torch.nn.Module, example: torch.Tensor, path: Path) -> torch.jit.ScriptModule:
+    """Trace `model` on `example`, save it to `path` and return the reloaded TorchScript module.
+
+    Reloading (rather than returning the in-memory trace) checks exactly what Neo will read.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*TorchScript.*")
+        with torch.inference_mode():
+            traced = torch.jit.trace(model.eval(), example, check_trace=False)
+        traced.save(str(path))
+        return torch.jit.load(str(path), map_location="cpu").eval()
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float | bool]:
+    """How far `candidate` probabilities are from `reference`: max |Δprob| and top-1 agreement."""
+    reference = np.asarray(reference, dtype=np.float64)
+    candidate = np.asarray(candidate, dtype=np.float64)
+    if reference.shape != candidate.shape:
+        raise ValueError(f"Cannot compare outputs of shapes {reference.shape} and {candidate.shape}.")
+    return {
+        "max_abs_dprob": float(np.abs(reference - candidate).max()),
+        "top1_agree": float(np.mean(reference.argmax(-1) == candidate.argmax(-1))),
+    }

@@ -1,0 +1,58 @@
+"""Shared fixtures: one traced model and one model.tar.gz per test session (tracing takes ~2 s)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def model_and_spec():
+    """The default model (EfficientNet-Lite0, real weights) and its preprocessing spec."""
+    from helpers.models import load_model
+
+    return load_model()
+
+
+@pytest.fixture(scope="session")
+def traced_model_file(model_and_spec, tmp_path_factory) -> Path:
+    """A TorchScript `model.pth` of the default model, traced at batch 1."""
+    import torch
+
+    from helpers.tracing import trace_model
+
+    model, spec = model_and_spec
+    path = tmp_path_factory.mktemp("traced") / "model.pth"
+    trace_model(model, torch.zeros(spec.input_shape), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_archive(traced_model_file, model_and_spec, tmp_path_factory) -> Path:
+    """model.tar.gz laid out the way Neo and SageMaker hosting expect."""
+    from helpers.packaging import build_model_archive
+
+    _, spec = model_and_spec
+    return build_model_archive(traced_model_file, spec, tmp_path_factory.mktemp("archive") / "model.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def local_backend(tmp_path_factory) -> Iterator[object]:
+    """One local AWS backend for the whole test session, stopped (and checked gone) at the end.
+
+    Yields the RunInfo; `helpers.aws.connect` is not used here so tests stay independent of the
+    notebooks' set-up code.
+    """
+    from helpers.local import control
+
+    work = tmp_path_factory.mktemp("local-backend-work")
+    info = control.start(work)
+    try:
+        yield info
+    finally:
+        control.stop(work)
