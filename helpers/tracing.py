@@ -23,7 +23,7 @@ def trace_model(model: torch.nn.Module, example: torch.Tensor, path: Path) -> to
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*TorchScript.*")
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.*")
         with torch.inference_mode():
             traced = torch.jit.trace(model.eval(), example, check_trace=False)
         traced.save(str(path))

@@ -1,0 +1,187 @@
+"""Connect to a backend: real AWS, or the embedded local one. The notebooks' boto3 code is the same.
+
+`connect()` returns a `Backend` holding a boto3 session, the region, an IAM role SageMaker can
+assume, and a bucket. For `local` it starts (or finds) the local backend for the work directory
+and sets `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` with dummy credentials in this
+process, so every boto3 client created afterwards talks to it without any code change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from helpers.paths import work_dir as resolve_work_dir
+
+BACKENDS = ("local", "aws")
+BACKEND_ENV = "NEO_WORKSHOP_BACKEND"
+ROLE_ENV = "NEO_WORKSHOP_ROLE_ARN"
+LOCAL_ROLE_NAME = "NeoWorkshopSageMakerRole"
+RESOURCE_PREFIX = "neo-workshop"
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
+SAGEMAKER_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where the workshop runs: what every notebook needs to make its boto3 calls."""
+
+    name: str
+    session: Any  # boto3.Session
+    region: str
+    account_id: str
+    role_arn: str
+    bucket: str
+    work_dir: Path
+
+    @property
+    def is_local(self) -> bool:
+        return self.name == "local"
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for `service` (routed to the local backend when it is in use)."""
+        return self.session.client(service)
+
+    def s3_uri(self, *parts: str) -> str:
+        """`s3://<bucket>/neo-workshop/<parts...>`: every object the workshop writes."""
+        return "s3://" + "/".join([self.bucket, RESOURCE_PREFIX, *parts])
+
+    def __str__(self) -> str:
+        where = "embedded local AWS (moto + local Neo + local endpoints; no account, no cost)" if self.is_local else "REAL AWS (resources cost money until deleted)"
+        return (
+            f"backend : {self.name} - {where}\n"
+            f"region  : {self.region}\naccount : {self.account_id}\n"
+            f"role    : {self.role_arn}\nbucket  : s3://{self.bucket}\nwork dir: {self.work_dir}"
+        )
+
+
+def connect(backend: str = "local", work_dir: str | Path | None = None) -> Backend:
+    """Connect to `backend` ('local' or 'aws'); `$NEO_WORKSHOP_BACKEND` overrides the argument."""
+    name = os.environ.get(BACKEND_ENV) or backend
+    if name not in BACKENDS:
+        raise ValueError(f"Unknown backend {name!r}: use 'local' (default, no AWS account) or 'aws'.")
+    work = resolve_work_dir(work_dir)
+    return _connect_local(work) if name == "local" else _connect_aws(work)
+
+
+def _connect_local(work: Path) -> Backend:
+    import boto3
+
+    from helpers.local import control
+
+    info = control.start(work)
+    os.environ.update(control.env_vars(info))
+    session = boto3.Session(region_name=info.region)
+    bucket = f"sagemaker-{info.region}-{info.account_id}"
+    s3 = session.client("s3")
+    if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=bucket)
+    return Backend("local", session, info.region, info.account_id, _local_role(session), bucket, work)
+
+
+def _local_role(session: Any) -> str:
+    """The IAM role SageMaker 'assumes' locally, created once like you would in the console."""
+    iam = session.client("iam")
+    try:
+        return iam.get_role(RoleName=LOCAL_ROLE_NAME)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_role(RoleName=LOCAL_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST))
+        return role["Role"]["Arn"]
+
+
+def _connect_aws(work: Path) -> Backend:
+    import boto3
+
+    for variable in ENDPOINT_VARIABLES:  # a kernel that used `local` before must not route there
+        os.environ.pop(variable, None)
+    session = boto3.Session()
+    if not session.region_name:
+        raise RuntimeError("No AWS region configured: set AWS_DEFAULT_REGION (e.g. us-east-1) or run `aws configure`.")
+    try:
+        account = session.client("sts").get_caller_identity()["Account"]
+    except Exception as exc:  # noqa: BLE001 - botocore raises several credential errors
+        raise RuntimeError(
+            f"No usable AWS credentials ({type(exc).__name__}: {exc}). Configure them (aws configure, "
+            "SSO or a Studio execution role), or use BACKEND = 'local'."
+        ) from exc
+    bucket = f"sagemaker-{session.region_name}-{account}"
+    return Backend("aws", session, session.region_name, account, _aws_role(), bucket, work)
+
+
+def _aws_role() -> str:
+    """The execution role: `$NEO_WORKSHOP_ROLE_ARN`, or the Studio/notebook-instance role."""
+    if os.environ.get(ROLE_ENV):
+        return os.environ[ROLE_ENV]
+    try:
+        from sagemaker.core.helper.session_helper import get_execution_role
+    except ImportError as exc:
+        raise RuntimeError(
+            f"Set {ROLE_ENV} to a SageMaker execution role ARN, or install the aws extra "
+            "(pip install -e '.[aws]') to look the role up inside SageMaker Studio."
+        ) from exc
+    try:
+        return get_execution_role()
+    except Exception as exc:  # noqa: BLE001 - outside SageMaker this raises ValueError
+        raise RuntimeError(f"Not running inside SageMaker, so there is no default role: set {ROLE_ENV} ({exc}).") from exc
+
+
+def ensure_bucket(backend: Backend) -> None:
+    """Create the workshop bucket on real AWS if this account does not have it yet."""
+    s3 = backend.client("s3")
+    try:
+        s3.head_bucket(Bucket=backend.bucket)
+    except s3.exceptions.ClientError:
+        config = {} if backend.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": backend.region}}
+        s3.create_bucket(Bucket=backend.bucket, **config)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key/part` -> ('bucket', 'key/part')."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"Not an S3 URI: {uri!r} (expected s3://bucket/key).")
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def require_s3_object(backend: Backend, uri: str, made_by: str) -> str:
+    """Check an object an earlier notebook uploaded is still there; say what to re-run if not."""
+    s3 = backend.client("s3")
+    bucket, key = split_s3_uri(uri)
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as exc:
+        hint = " The local backend keeps S3 in memory: it was restarted since." if backend.is_local else ""
+        raise RuntimeError(f"{uri} is not in S3 ({exc.response['Error']['Code']}).{hint} Re-run {made_by}.") from exc
+    return uri
+
+
+def console_url(backend: Backend, kind: str, name: str) -> str:
+    """Link to the SageMaker console page of a resource (kind: 'endpoints', 'compilation-jobs')."""
+    return f"https://{backend.region}.console.aws.amazon.com/sagemaker/home?region={backend.region}#/{kind}/{name}"
+
+
+LOCAL_IMAGE = "neo-workshop/local-model-server:pytorch-cpu"
+
+
+def pytorch_inference_image(backend: Backend, framework_version: str = "2.0",
+                            instance_type: str = "ml.c5.xlarge") -> str:
+    """The SageMaker PyTorch inference image for the region (the uncompiled model's container).
+
+    On `aws` it comes from sagemaker-core's image URI tables (imported only here: ~8 s).
+    The local backend runs no containers: its model server speaks the same container contract,
+    so the image is only a label there.
+    """
+    if backend.is_local:
+        return LOCAL_IMAGE
+    from sagemaker.core import image_uris
+
+    return image_uris.retrieve("pytorch", region=backend.region, version=framework_version,
+                               instance_type=instance_type, image_scope="inference", py_version="py310")

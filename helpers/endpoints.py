@@ -1,0 +1,120 @@
+"""Endpoint plumbing: waiting with a progress display, cost notes, and a clean-up that always works.
+
+Notebook 03 makes the `create_model` / `create_endpoint_config` / `create_endpoint` calls itself;
+this module holds the parts that would distract from them. `delete_workshop_endpoints` finds the
+workshop's resources by name prefix, so it cleans up even after a failed or interrupted run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+# Approximate on-demand list prices (USD per hour, us-east-1, real-time inference, 2026):
+# enough to know what forgetting an endpoint costs; see https://aws.amazon.com/sagemaker/pricing/
+HOURLY_USD = {"ml.t2.medium": 0.056, "ml.m5.large": 0.115, "ml.m5.xlarge": 0.23, "ml.c5.large": 0.102,
+              "ml.c5.xlarge": 0.204, "ml.c5.2xlarge": 0.408, "ml.g4dn.xlarge": 0.736}
+
+
+def cost_note(instance_type: str, count: int) -> str:
+    """What `count` endpoints on `instance_type` cost per hour and per day, if left running."""
+    price = HOURLY_USD.get(instance_type)
+    if price is None:
+        return f"{count} x {instance_type}: see https://aws.amazon.com/sagemaker/pricing/ for the hourly price."
+    return (f"{count} x {instance_type} at about ${price:.3f}/hour each = ${count * price:.2f}/hour, "
+            f"${count * price * 24:.2f}/day until deleted.")
+
+
+def wait_for_endpoints(sm: Any, names: list[str], *, delay_s: int = 2, max_attempts: int = 300) -> None:
+    """Wait with boto3's `endpoint_in_service` waiter for each endpoint, showing their status.
+
+    The waiters run in threads; the progress line polls `describe_endpoint` meanwhile. A Failed
+    endpoint raises RuntimeError carrying SageMaker's FailureReason.
+    """
+    from tqdm.auto import tqdm
+
+    errors: dict[str, Exception] = {}
+
+    def wait(name: str) -> None:
+        try:
+            sm.get_waiter("endpoint_in_service").wait(
+                EndpointName=name, WaiterConfig={"Delay": delay_s, "MaxAttempts": max_attempts})
+        except Exception as exc:  # noqa: BLE001 - reported below with the FailureReason
+            errors[name] = exc
+
+    threads = [threading.Thread(target=wait, args=(n,), daemon=True) for n in names]
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    with tqdm(total=None, bar_format="{desc}") as bar:
+        while any(t.is_alive() for t in threads):
+            bar.set_description_str(f"{_statuses(sm, names)} ({time.monotonic() - started:4.0f} s)")
+            time.sleep(min(delay_s, 1))
+        bar.set_description_str(f"{_statuses(sm, names)} ({time.monotonic() - started:4.0f} s)")
+    if errors:
+        reasons = "; ".join(f"{n}: {_failure_reason(sm, n) or e}" for n, e in errors.items())
+        raise RuntimeError(f"Endpoint(s) did not reach InService: {reasons}")
+
+
+def _statuses(sm: Any, names: list[str]) -> str:
+    parts = []
+    for name in names:
+        try:
+            parts.append(f"{name}: {sm.describe_endpoint(EndpointName=name)['EndpointStatus']}")
+        except sm.exceptions.ClientError:
+            parts.append(f"{name}: (gone)")
+    return " | ".join(parts)
+
+
+def _failure_reason(sm: Any, name: str) -> str:
+    try:
+        return sm.describe_endpoint(EndpointName=name).get("FailureReason", "")
+    except sm.exceptions.ClientError:
+        return ""
+
+
+def workshop_resources(sm: Any, prefix: str) -> dict[str, list[str]]:
+    """Names of endpoints, endpoint configs and models starting with `prefix`, sorted."""
+    listings = {
+        "endpoints": ("list_endpoints", "Endpoints", "EndpointName"),
+        "endpoint_configs": ("list_endpoint_configs", "EndpointConfigs", "EndpointConfigName"),
+        "models": ("list_models", "Models", "ModelName"),
+    }
+    found: dict[str, list[str]] = {}
+    for kind, (method, key, field) in listings.items():
+        names: list[str] = []
+        for page in sm.get_paginator(method).paginate(NameContains=prefix):
+            names += [item[field] for item in page[key] if item[field].startswith(prefix)]
+        found[kind] = sorted(names)
+    return found
+
+
+def delete_workshop_endpoints(sm: Any, prefix: str) -> dict[str, list[str]]:
+    """Delete every endpoint, endpoint config and model whose name starts with `prefix`.
+
+    Safe to run twice and after a failure half-way: it deletes what exists and returns it.
+    Endpoints go first (they bill), then waits until they are gone.
+    """
+    found = workshop_resources(sm, prefix)
+    for name in found["endpoints"]:
+        sm.delete_endpoint(EndpointName=name)
+    for name in found["endpoints"]:
+        sm.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+    for name in found["endpoint_configs"]:
+        sm.delete_endpoint_config(EndpointConfigName=name)
+    for name in found["models"]:
+        sm.delete_model(ModelName=name)
+    return found
+
+
+def deploy(sm: Any, name: str, model_data: str, image: str, role_arn: str, instance_type: str,
+           tags: list[dict[str, str]] | None = None) -> str:
+    """Model + endpoint config + endpoint named `name` (the three calls notebook 03 teaches)."""
+    sm.create_model(ModelName=name, ExecutionRoleArn=role_arn, Tags=tags or [],
+                    PrimaryContainer={"Image": image, "ModelDataUrl": model_data,
+                                      "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}})
+    sm.create_endpoint_config(EndpointConfigName=name, Tags=tags or [], ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": instance_type}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name, Tags=tags or [])
+    return name

@@ -1,0 +1,76 @@
+"""Headless run: execute every notebook in order, as `make workshop` and CI do.
+
+Each notebook runs in a fresh kernel (like nbval), with the notebooks directory as its working
+directory and `NEO_WORKSHOP_WORK_DIR` pointing every notebook at the same work directory.
+Executed copies go to `<work>/executed/`, figures to `<work>/figures/`. The first failing cell
+stops the run with its source and error. The local backend is stopped at the end, so a run
+leaves nothing behind (use --keep-backend to keep exploring).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from helpers.paths import NOTEBOOKS_DIR, WORK_DIR_ENV, work_dir
+
+CELL_TIMEOUT_S = 900
+
+
+def workshop_notebooks(directory: Path = NOTEBOOKS_DIR, only: list[str] | None = None) -> list[Path]:
+    """The numbered lessons (`NN_name.ipynb`), in order, optionally filtered by prefix."""
+    notebooks = sorted(p for p in directory.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        notebooks = [p for p in notebooks if any(p.name.startswith(prefix) for prefix in only)]
+    return notebooks
+
+
+def execute_notebook(path: Path, executed_dir: Path) -> float:
+    """Run one notebook in a fresh kernel and save the executed copy; return the seconds taken."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    started = time.monotonic()
+    try:
+        client.execute()
+    finally:
+        executed_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, executed_dir / path.name)
+    return time.monotonic() - started
+
+
+def run_notebooks(work: Path | None = None, only: list[str] | None = None, keep_backend: bool = False) -> int:
+    """Execute the notebooks; return a process exit code (0 = all ran)."""
+    from nbclient.exceptions import CellExecutionError
+
+    work = work_dir(work)
+    os.environ[WORK_DIR_ENV] = str(work)
+    executed_dir = work / "executed"
+    notebooks = workshop_notebooks(only=only)
+    if not notebooks:
+        print(f"No notebooks matched in {NOTEBOOKS_DIR}.", file=sys.stderr)
+        return 1
+    total = time.monotonic()
+    try:
+        for path in notebooks:
+            print(f"▶ {path.name} ...", flush=True)
+            try:
+                seconds = execute_notebook(path, executed_dir)
+            except CellExecutionError as exc:
+                print(f"✗ {path.name} failed. The failing cell and its error:\n{exc}", file=sys.stderr)
+                print(f"Executed copy (up to the failure): {executed_dir / path.name}", file=sys.stderr)
+                return 1
+            print(f"✓ {path.name} in {seconds:.0f} s", flush=True)
+    finally:
+        if not keep_backend:
+            from helpers.local import control
+
+            control.stop(work)
+    print(f"\nAll {len(notebooks)} notebooks ran in {time.monotonic() - total:.0f} s.")
+    print(f"Executed notebooks: {executed_dir}\nFigures and results: {work / 'figures'}")
+    return 0
