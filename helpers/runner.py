@@ -28,20 +28,44 @@ def workshop_notebooks(directory: Path = NOTEBOOKS_DIR, only: list[str] | None =
 
 
 def execute_notebook(path: Path, executed_dir: Path) -> float:
-    """Run one notebook in a fresh kernel and save the executed copy; return the seconds taken."""
+    """Run one notebook in a fresh kernel and save the executed copy; return the seconds taken.
+
+    If a cell fails, the cells tagged `cleanup` after it still run (they delete endpoints and
+    other billable resources), then the original error is raised.
+    """
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     started = time.monotonic()
     try:
-        client.execute()
+        with client.setup_kernel():
+            for index, cell in enumerate(notebook.cells):
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError:
+                    _run_cleanup_cells(client, notebook, after=index)
+                    raise
     finally:
         executed_dir.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, executed_dir / path.name)
     return time.monotonic() - started
+
+
+def _run_cleanup_cells(client: object, notebook: object, after: int) -> None:
+    """Execute the `cleanup`-tagged cells that follow a failed cell, ignoring their own errors."""
+    from nbclient.exceptions import CellExecutionError
+
+    for index, cell in enumerate(notebook.cells):  # type: ignore[attr-defined]
+        if index > after and "cleanup" in cell.metadata.get("tags", []):
+            print(f"  running clean-up cell {index} after the failure", file=sys.stderr)
+            try:
+                client.execute_cell(cell, index)  # type: ignore[attr-defined]
+            except CellExecutionError as exc:
+                print(f"  clean-up cell {index} failed too: {exc}", file=sys.stderr)
 
 
 def run_notebooks(work: Path | None = None, only: list[str] | None = None, keep_backend: bool = False) -> int:

@@ -63,6 +63,7 @@ def test_runner_stops_at_the_failing_cell_and_shows_it(tmp_path):
         nbformat.v4.new_code_cell("x = 1"),
         nbformat.v4.new_code_cell("raise ValueError('boom in cell two')"),
         nbformat.v4.new_code_cell("y = 2"),
+        nbformat.v4.new_code_cell("open('cleaned.txt', 'w').write('yes')", metadata={"tags": ["cleanup"]}),
     ])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "99_fail.ipynb"
@@ -70,7 +71,8 @@ def test_runner_stops_at_the_failing_cell_and_shows_it(tmp_path):
     with pytest.raises(CellExecutionError, match="boom in cell two"):
         execute_notebook(path, tmp_path / "executed")
     executed = nbformat.read(tmp_path / "executed" / path.name, as_version=4)
-    assert executed.cells[0].execution_count == 1 and not executed.cells[2].get("outputs")
+    assert executed.cells[0].execution_count == 1 and not executed.cells[2].get("execution_count")
+    assert (tmp_path / "cleaned.txt").read_text() == "yes", "cleanup cells run even after a failure"
 
 
 def test_notebooks_dir_is_where_runner_looks():
