@@ -23,7 +23,7 @@ def test_samples_are_sorted_real_photos():
 def test_preprocess_shape_dtype_and_range():
     array = images.preprocess(images.sample_images()[0], SPEC)
     assert array.shape == (3, 224, 224) and array.dtype == np.float32
-    assert -1.0 <= array.min() and array.max() <= 1.0
+    assert array.min() >= -1.0 and array.max() <= 1.0
 
 
 @pytest.mark.parametrize("size", [(451, 300), (300, 451), (224, 224), (1000, 250)])

@@ -1,0 +1,43 @@
+"""What every hook of the local backend needs to know about the server it runs in.
+
+The hooks (the local Neo, local hosting) run inside the backend process, next to moto. They
+reach local S3 the way a user's code does, through boto3 against this server's own URL with
+dummy credentials, instead of reaching into moto's S3 internals: one less private API to track
+across moto upgrades, and every object they read or write is one `aws s3 ls` can show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account for any access key
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@dataclass(frozen=True)
+class LocalContext:
+    """The running backend as its hooks see it: where to write, and how to reach moto."""
+
+    work_dir: Path
+    endpoint_url: str
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+
+    @property
+    def state_dir(self) -> Path:
+        """`<work_dir>/local-aws`: the run file, the log and each hook's scratch space."""
+        return self.work_dir / "local-aws"
+
+    def boto3_client(self, service: str) -> Any:
+        """A boto3 client for `service` pointed at this server.
+
+        A fresh Session per call because boto3's default session is not thread-safe, and
+        hooks create clients from request threads and job threads at the same time.
+        """
+        import boto3
+
+        session = boto3.session.Session(region_name=self.region, **DUMMY_CREDENTIALS)
+        return session.client(service, endpoint_url=self.endpoint_url)

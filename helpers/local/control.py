@@ -1,0 +1,225 @@
+"""Start, find and stop the local AWS backend: the client side of `python -m helpers local ...`.
+
+The backend is one detached process per work directory (`helpers.local.server`). It outlives
+the notebook kernel that started it, so every notebook, the CLI and the tests find the same
+server through its *run file*, `<work_dir>/local-aws/server.json`, which the server writes
+last, once both of its ports answer. A run file alone proves nothing (the machine may have
+rebooted), so "running" always means: that pid is our server AND its URL answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from helpers.local.context import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+from helpers.paths import REPO_ROOT
+
+SERVER_MODULE = "helpers.local.server"
+STATE_DIR = "local-aws"
+RUN_FILE = "server.json"
+LOG_FILE = "server.log"
+_spawned: dict[int, subprocess.Popen] = {}
+
+
+@dataclass
+class RunInfo:
+    """One running backend, as recorded in its run file."""
+
+    pid: int
+    endpoint_url: str
+    runtime_url: str
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+    work_dir: str = ""
+    started_at: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunInfo:
+        return cls(**json.loads(text))
+
+
+def state_dir(work_dir: Path) -> Path:
+    return Path(work_dir).resolve() / STATE_DIR
+
+
+def run_file(work_dir: Path) -> Path:
+    return state_dir(work_dir) / RUN_FILE
+
+
+def log_file(work_dir: Path) -> Path:
+    return state_dir(work_dir) / LOG_FILE
+
+
+def read_run_file(work_dir: Path) -> RunInfo | None:
+    """The recorded run, or None when there is none or it is unreadable (a crash mid-write)."""
+    try:
+        return RunInfo.from_json(run_file(work_dir).read_text())
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """True when something speaks HTTP at `url`: any status counts, a refused connection does not."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def is_server_process(pid: int, work_dir: Path) -> bool:
+    """True when `pid` is a live backend for `work_dir`: not a zombie, a recycled pid or another work dir's."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        cmdline = process.cmdline()
+        return (process.status() != psutil.STATUS_ZOMBIE and SERVER_MODULE in cmdline
+                and str(Path(work_dir).resolve()) in cmdline)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def status(work_dir: Path) -> RunInfo | None:
+    """The running backend for `work_dir`, or None. Read-only: a stale run file is left alone."""
+    info = read_run_file(work_dir)
+    if info and is_server_process(info.pid, work_dir) and answers(info.endpoint_url):
+        return info
+    return None
+
+
+def env_vars(info: RunInfo) -> dict[str, str]:
+    """The environment that sends every boto3 client, in any process, to this backend."""
+    return {
+        "AWS_ENDPOINT_URL": info.endpoint_url,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": info.runtime_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": info.region,
+        "AWS_REGION": info.region,
+    }
+
+
+@contextlib.contextmanager
+def _start_lock(work_dir: Path) -> Iterator[None]:
+    """Serialise start() across processes: two notebooks starting at once get one server."""
+    path = state_dir(work_dir) / "start.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _child_env() -> dict[str, str]:
+    """The server's environment: `helpers` importable, and no real AWS settings leaking in."""
+    dropped = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"  # the log shows what happened up to a crash
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=DEFAULT_REGION)
+    return env
+
+
+def log_tail(work_dir: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(log_file(work_dir).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log written)"
+
+
+def start(work_dir: Path, timeout: float = 90) -> RunInfo:
+    """Return the running backend for `work_dir`, starting one if needed (idempotent)."""
+    work_dir = Path(work_dir).resolve()
+    with _start_lock(work_dir):
+        if info := status(work_dir):
+            return info
+        stop(work_dir)  # a server that no longer answers (hung) is replaced, not left behind
+        run_file(work_dir).unlink(missing_ok=True)  # stale: its server is gone
+        log = log_file(work_dir)
+        if log.exists():
+            log.replace(log.with_suffix(".log.1"))  # keep the previous run's log (a crash?)
+        with log.open("w") as log_handle:
+            child = subprocess.Popen(
+                [sys.executable, "-m", SERVER_MODULE, "--work-dir", str(work_dir)],
+                stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT, env=_child_env(), start_new_session=True,
+            )
+        _spawned[child.pid] = child  # keeps the Popen (and its exit status) until stop() reaps it
+        return _wait_until_up(work_dir, child, timeout)
+
+
+def _wait_until_up(work_dir: Path, child: subprocess.Popen, timeout: float) -> RunInfo:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise RuntimeError(
+                f"The local backend exited during start-up (exit code {child.returncode}). "
+                f"Last lines of {log_file(work_dir)}:\n{log_tail(work_dir)}"
+            )
+        info = read_run_file(work_dir)
+        if info and info.pid == child.pid and answers(info.endpoint_url):
+            return info
+        time.sleep(0.2)
+    _kill_group(child.pid)
+    child.wait(5)
+    raise RuntimeError(
+        f"The local backend did not answer within {timeout:.0f} s and was stopped. "
+        f"Last lines of {log_file(work_dir)}:\n{log_tail(work_dir)}"
+    )
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the server's whole process group (it is a session leader: pgid == pid)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def stop(work_dir: Path, timeout: float = 20) -> bool:
+    """Stop the backend for `work_dir` and anything it started; True if one was running."""
+    import psutil
+
+    info = read_run_file(work_dir)
+    path = run_file(work_dir)
+    if info is None or not is_server_process(info.pid, work_dir):
+        path.unlink(missing_ok=True)
+        return False
+    try:
+        process = psutil.Process(info.pid)
+        children = process.children(recursive=True)
+        process.terminate()  # the server stops its jobs and model servers, then exits
+    except psutil.NoSuchProcess:  # it exited just now
+        path.unlink(missing_ok=True)
+        return False
+    _, alive = psutil.wait_procs([process], timeout=timeout)
+    if alive:
+        _kill_group(info.pid)
+        psutil.wait_procs(alive, timeout=5)
+    leftovers = [c for c in children if c.is_running()]
+    for child in leftovers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    psutil.wait_procs(leftovers, timeout=5)
+    if spawned := _spawned.pop(info.pid, None):
+        spawned.poll()
+    path.unlink(missing_ok=True)
+    return True

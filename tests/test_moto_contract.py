@@ -1,0 +1,324 @@
+"""The moto internals the local backend patches still look the way the hooks expect.
+
+The local Neo (and local hosting) are monkey-patches on moto's private classes, so a moto
+upgrade can break them silently: jobs would be COMPLETED at once with nothing compiled. These
+tests fail first, each with a message saying which hook to re-check. They read
+`helpers.local.neo.MOTO_INTERNALS`, the hook's own list of what it touches.
+Hosting's checks go in their own section below.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+from helpers.local import neo
+
+RECHECK = "re-check helpers/local/neo.py against moto's sources (see MOTO_INTERNALS there)"
+ACCOUNT, REGION = "123456789012", "us-east-1"
+
+
+def _resolve(dotted: str) -> object:
+    """Import `package.module.Class.attr`-style names, however deep the module part goes."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            target: object = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for name in parts[split:]:
+            target = getattr(target, name)
+        return target
+    raise ImportError(dotted)
+
+
+def _unwrapped(function: object) -> object:
+    """The original moto function, even if a hook was installed in this process."""
+    return getattr(function, "__wrapped__", function)
+
+
+def test_moto_version_is_the_one_the_hooks_were_written_for() -> None:
+    import moto
+
+    assert moto.__version__ == neo.MOTO_VERSION, (
+        f"moto {moto.__version__} is installed but the local Neo hooks were written against "
+        f"moto {neo.MOTO_VERSION}: {RECHECK}, then update MOTO_VERSION and the pin in pyproject.toml."
+    )
+
+
+def test_create_compilation_job_signature() -> None:
+    name = "moto.sagemaker.models.SageMakerModelBackend.create_compilation_job"
+    expected = neo.MOTO_INTERNALS[name]
+    params = list(inspect.signature(_unwrapped(_resolve(name))).parameters)
+    assert params[0] == "self"
+    assert sorted(params[1:]) == sorted(expected), f"{name} now takes {params[1:]}, not {list(expected)}: {RECHECK}"
+
+
+def test_response_passes_keywords_to_create_compilation_job() -> None:
+    """The wrapper needs `compilation_job_name` as a keyword argument, as moto's response sends it."""
+    from moto.sagemaker.responses import SageMakerResponse
+
+    source = inspect.getsource(SageMakerResponse.create_compilation_job)
+    assert "compilation_job_name=compilation_job_name" in source, RECHECK
+
+
+@pytest.fixture
+def moto_job():
+    """A CompilationJob created through moto's own (unpatched) backend method."""
+    from moto import mock_aws
+    from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
+
+    with mock_aws():
+        backend = sagemaker_backends[ACCOUNT][REGION]
+        _unwrapped(SageMakerModelBackend.create_compilation_job)(
+            backend, compilation_job_name="contract", role_arn=f"arn:aws:iam::{ACCOUNT}:role/r",
+            output_config={"S3OutputLocation": "s3://bucket/out", "TargetDevice": "ml_c5"},
+            stopping_condition={"MaxRuntimeInSeconds": 900}, model_package_version_arn=None,
+            input_config={"S3Uri": "s3://bucket/model.tar.gz", "Framework": "PYTORCH",
+                          "DataInputConfig": '{"input0": [1, 3, 224, 224]}'},
+            vpc_config=None, tags=None,
+        )
+        yield backend, backend.compilation_jobs["contract"]
+
+
+def test_backend_attributes(moto_job) -> None:
+    backend, _ = moto_job
+    for attribute in neo.MOTO_INTERNALS["moto.sagemaker.models.SageMakerModelBackend"]:
+        assert hasattr(backend, attribute), f"SageMakerModelBackend has no '{attribute}' any more: {RECHECK}"
+    assert isinstance(backend.compilation_jobs, dict)
+
+
+def test_compilation_job_attributes(moto_job) -> None:
+    _, job = moto_job
+    for attribute in neo.MOTO_INTERNALS["moto.sagemaker.models.CompilationJob"]:
+        assert hasattr(job, attribute), f"CompilationJob has no '{attribute}' any more: {RECHECK}"
+    assert job.compilation_job_status == "COMPLETED", "moto no longer fakes instant completion: " + RECHECK
+
+
+def test_describe_serialises_the_attributes_neo_sets(moto_job) -> None:
+    """DescribeCompilationJob must read the attributes the worker overwrites, not copies of them."""
+    _, job = moto_job
+    job.compilation_job_status, job.failure_reason = "FAILED", "because"
+    job.model_artifacts, job.inference_image = {"S3ModelArtifacts": "s3://b/k"}, "image"
+    described = job.describe()
+    assert (described["CompilationJobStatus"], described["FailureReason"]) == ("FAILED", "because"), RECHECK
+    assert described["ModelArtifacts"] == {"S3ModelArtifacts": "s3://b/k"}, RECHECK
+    assert described["InferenceImage"] == "image", RECHECK
+
+
+def test_response_dispatch_finds_added_methods() -> None:
+    """moto dispatches action X to the response class's function camelcase_to_underscores(X)."""
+    from moto.core.utils import camelcase_to_underscores, method_names_from_class
+    from moto.sagemaker.responses import SageMakerResponse
+
+    assert camelcase_to_underscores("StopCompilationJob") == "stop_compilation_job", RECHECK
+    call_action = inspect.getsource(_resolve("moto.core.responses.BaseResponse.call_action"))
+    assert "camelcase_to_underscores" in call_action and "method_names_from_class" in call_action, RECHECK
+    own = getattr(SageMakerResponse, "stop_compilation_job", neo._response_stop)
+    assert own is neo._response_stop, "moto now implements StopCompilationJob: drop the local one or re-check it."
+    assert "stop_compilation_job" not in method_names_from_class(SageMakerResponse) or own is neo._response_stop
+    for member in neo.MOTO_INTERNALS["moto.sagemaker.responses.SageMakerResponse"]:
+        assert hasattr(SageMakerResponse, member), f"SageMakerResponse has no '{member}': {RECHECK}"
+
+
+@pytest.mark.parametrize("module", ["moto.core.responses", "moto.core.utils", "moto.sagemaker.exceptions"])
+def test_imported_names_exist(module: str) -> None:
+    imported = importlib.import_module(module)
+    for name in neo.MOTO_INTERNALS[module]:
+        assert hasattr(imported, name), f"{module}.{name} is gone: {RECHECK}"
+
+
+def test_exceptions_take_a_message_keyword() -> None:
+    from moto.sagemaker.exceptions import ResourceNotFound, ValidationError
+
+    assert ResourceNotFound(message="x").code == "ResourceNotFound", RECHECK
+    assert ValidationError(message="x").code == "ValidationException", RECHECK
+
+
+def test_every_listed_internal_resolves() -> None:
+    for dotted in neo.MOTO_INTERNALS:
+        assert _resolve(dotted) is not None, f"{dotted}: {RECHECK}"
+
+
+def test_install_is_idempotent_and_uninstall_restores_moto(tmp_path) -> None:
+    """install() wraps create_compilation_job once; uninstall() leaves moto as it found it."""
+    from moto.core.utils import method_names_from_class
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    from helpers.local.context import LocalContext
+
+    original = SageMakerModelBackend.create_compilation_job
+    ctx = LocalContext(work_dir=tmp_path, endpoint_url="http://127.0.0.1:1")
+    try:
+        neo.install(ctx)
+        wrapped = SageMakerModelBackend.create_compilation_job
+        neo.install(ctx)
+        assert SageMakerModelBackend.create_compilation_job is wrapped
+        assert wrapped.__wrapped__ is original
+        assert "stop_compilation_job" in method_names_from_class(SageMakerResponse)
+    finally:
+        neo.uninstall()
+    assert SageMakerModelBackend.create_compilation_job is original
+    assert "stop_compilation_job" not in method_names_from_class(SageMakerResponse)
+
+
+# ----------------------------------------------------------------------------- local hosting
+# helpers/local/hosting.py adds its checks here (its own MOTO_INTERNALS-style list).
+
+HOSTING_RECHECK = "re-check helpers/local/hosting.py against moto's sources (see MOTO_INTERNALS there)"
+
+
+def _hosting():
+    from helpers.local import hosting
+
+    return hosting
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["moto.sagemaker.models.SageMakerModelBackend.create_endpoint",
+     "moto.sagemaker.models.SageMakerModelBackend.delete_endpoint"],
+)
+def test_hosting_wrapped_method_signatures(name: str) -> None:
+    expected = _hosting().MOTO_INTERNALS[name]
+    params = list(inspect.signature(_unwrapped(_resolve(name))).parameters)
+    assert params == ["self", *expected], f"{name} now takes {params[1:]}, not {list(expected)}: {HOSTING_RECHECK}"
+
+
+def test_hosting_responses_pass_keywords() -> None:
+    """The wrappers take endpoint_name as a keyword, as moto's response layer sends it."""
+    from moto.sagemaker.responses import SageMakerResponse
+
+    assert "endpoint_name=self._get_param" in inspect.getsource(SageMakerResponse.create_endpoint), HOSTING_RECHECK
+    assert "delete_endpoint(endpoint_name)" in inspect.getsource(SageMakerResponse.delete_endpoint), HOSTING_RECHECK
+
+
+@pytest.fixture
+def moto_endpoint():
+    """A model, endpoint config and endpoint created through moto's own (unpatched) methods."""
+    from moto import mock_aws
+    from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
+
+    with mock_aws():
+        backend = sagemaker_backends[ACCOUNT][REGION]
+        container = {"Image": "image", "ModelDataUrl": "s3://bucket/model.tar.gz", "Environment": {"A": "1"}}
+        backend.create_model(model_name="m", execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/r",
+                             primary_container=container, vpc_config=None, containers=None, tags=None)
+        backend.create_endpoint_config(
+            endpoint_config_name="c", data_capture_config=None, async_inference_config=None, tags=None,
+            kms_key_id=None, production_variants=[
+                {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.c5.xlarge",
+                 "InitialInstanceCount": 1}])
+        endpoint = _unwrapped(SageMakerModelBackend.create_endpoint)(
+            backend, endpoint_name="e", endpoint_config_name="c", tags=None)
+        yield backend, endpoint
+
+
+def test_hosting_reads_what_moto_stores(moto_endpoint) -> None:
+    backend, endpoint = moto_endpoint
+    hosting = _hosting()
+    for dotted in ("moto.sagemaker.models.SageMakerModelBackend", "moto.sagemaker.models.FakeEndpoint"):
+        owner = backend if dotted.endswith("Backend") else endpoint
+        for attribute in hosting.MOTO_INTERNALS[dotted]:
+            assert hasattr(owner, attribute), f"{dotted} has no '{attribute}' any more: {HOSTING_RECHECK}"
+    assert backend.endpoints["e"] is endpoint, HOSTING_RECHECK
+    assert endpoint.endpoint_status == "InService", "moto no longer fakes instant InService: " + HOSTING_RECHECK
+    model = backend.describe_model("m")
+    for attribute in hosting.MOTO_INTERNALS["moto.sagemaker.models.Model"]:
+        assert hasattr(model, attribute), f"Model has no '{attribute}' any more: {HOSTING_RECHECK}"
+    variant, container = hosting.resolve_container(backend, endpoint.endpoint_config_name)
+    assert variant == "AllTraffic", HOSTING_RECHECK
+    assert container["ModelDataUrl"] == "s3://bucket/model.tar.gz" and container["Environment"] == {"A": "1"}
+
+
+def test_describe_endpoint_serialises_what_hosting_sets(moto_endpoint) -> None:
+    backend, endpoint = moto_endpoint
+    _hosting().set_status(endpoint, "Failed", "because")
+    described = backend.describe_endpoint("e")
+    assert (described["EndpointStatus"], described["FailureReason"]) == ("Failed", "because"), HOSTING_RECHECK
+    assert described["LastModifiedTime"] == endpoint.last_modified_time, HOSTING_RECHECK
+    _hosting().set_status(endpoint, "InService")
+    assert "FailureReason" not in backend.describe_endpoint("e"), HOSTING_RECHECK
+
+
+def test_hosting_listed_modules_export_names() -> None:
+    hosting = _hosting()
+    for module in ("moto.sagemaker.exceptions", "moto.core.utils"):
+        imported = importlib.import_module(module)
+        for name in hosting.MOTO_INTERNALS[module]:
+            assert hasattr(imported, name), f"{module}.{name} is gone: {HOSTING_RECHECK}"
+    for dotted in hosting.MOTO_INTERNALS:
+        assert _resolve(dotted) is not None, f"{dotted}: {HOSTING_RECHECK}"
+
+
+def test_hosting_install_is_idempotent_and_uninstall_restores_moto(tmp_path) -> None:
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    from helpers.local.context import LocalContext
+
+    hosting = _hosting()
+    create, delete = SageMakerModelBackend.create_endpoint, SageMakerModelBackend.delete_endpoint
+    ctx = LocalContext(work_dir=tmp_path, endpoint_url="http://127.0.0.1:1")
+    try:
+        first = hosting.install(ctx)
+        wrapped = SageMakerModelBackend.create_endpoint
+        second = hosting.install(ctx)
+        assert SageMakerModelBackend.create_endpoint is wrapped and wrapped.__wrapped__ is create
+        assert SageMakerModelBackend.delete_endpoint.__wrapped__ is delete
+        assert first is not second
+    finally:
+        hosting.uninstall()
+    assert (SageMakerModelBackend.create_endpoint, SageMakerModelBackend.delete_endpoint) == (create, delete)
+
+
+class _MockedContext:
+    """A hosting context whose boto3 clients go to mock_aws (LocalContext's go to a URL)."""
+
+    def __init__(self, work_dir) -> None:
+        self.work_dir, self.endpoint_url, self.region, self.account_id = work_dir, "", REGION, ACCOUNT
+
+    def boto3_client(self, service: str):
+        import boto3
+
+        return boto3.session.Session(region_name=REGION).client(service)
+
+
+def test_hosting_patches_drive_describe_endpoint_in_process(tmp_path, monkeypatch) -> None:
+    """Through boto3 and moto's responses: Creating -> Failed (no model data), duplicate, delete."""
+    import time
+
+    import boto3
+    from moto import mock_aws
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    hosting = _hosting()
+    with mock_aws():
+        registry = hosting.install(_MockedContext(tmp_path))
+        try:
+            sm = boto3.client("sagemaker", region_name=REGION)
+            boto3.client("s3", region_name=REGION).create_bucket(Bucket="contract-bucket")
+            sm.create_model(ModelName="m", ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
+                            PrimaryContainer={"Image": "i", "ModelDataUrl": "s3://contract-bucket/none.tar.gz"})
+            sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
+                {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.c5.xlarge",
+                 "InitialInstanceCount": 1}])
+            sm.create_endpoint(EndpointName="e", EndpointConfigName="c")
+            statuses = [sm.describe_endpoint(EndpointName="e")["EndpointStatus"]]
+            for _ in range(100):
+                if statuses[-1] != "Creating":
+                    break
+                time.sleep(0.05)
+                statuses.append(sm.describe_endpoint(EndpointName="e")["EndpointStatus"])
+            assert statuses[0] == "Creating" and statuses[-1] == "Failed", statuses
+            reason = sm.describe_endpoint(EndpointName="e")["FailureReason"]
+            assert "s3://contract-bucket/none.tar.gz" in reason
+            with pytest.raises(sm.exceptions.ClientError, match="Cannot create already existing endpoint"):
+                sm.create_endpoint(EndpointName="e", EndpointConfigName="c")
+            sm.delete_endpoint(EndpointName="e")
+            assert sm.list_endpoints()["Endpoints"] == [] and registry.running() == []
+        finally:
+            hosting.uninstall()
