@@ -32,7 +32,7 @@ def wait_for_endpoints(sm: Any, names: list[str], *, delay_s: int = 2, max_attem
     The waiters run in threads; the progress line polls `describe_endpoint` meanwhile. A Failed
     endpoint raises RuntimeError carrying SageMaker's FailureReason.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     errors: dict[str, Exception] = {}
 

@@ -52,7 +52,7 @@ def wait_for_compilation(sm: Any, job_name: str, *, poll_s: float = 2.0, timeout
 
     Returns the last description whatever the outcome; the notebook decides what a FAILED means.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     started = time.monotonic()
     with tqdm(total=None, bar_format="{desc}", desc=f"{job_name}: starting") as bar:

@@ -34,11 +34,10 @@ def load_state(work: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def save_state(work: Path, **values: Any) -> dict[str, Any]:
-    """Merge `values` into the work directory's state file and return the whole state."""
+def save_state(work: Path, **values: Any) -> None:
+    """Merge `values` into the work directory's state file (what later notebooks read)."""
     state = load_state(work) | values
     (work / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True, default=str))
-    return state
 
 
 def require_state(work: Path, key: str, made_by: str) -> Any:

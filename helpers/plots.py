@@ -30,3 +30,43 @@ def image_grid(images: list[Any], titles: list[str], save_to: Path | None = None
         axis.set_title(title, fontsize=11)
     figure.tight_layout()
     return _save(figure, save_to)
+
+
+def latency_distributions(samples: dict[str, list[float]], title: str, save_to: Path | None = None) -> Any:
+    """One box per engine (median line, quartile box, whiskers to 1.5 IQR, outliers as dots).
+
+    Boxes show the tail that a single average hides; the axis turns logarithmic when the
+    engines differ by more than 10x, so the fast ones do not shrink to a line.
+    """
+    labels = list(samples)
+    data = [samples[label] for label in labels]
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.3 * len(labels)), 4.5))
+    axis.boxplot(data, tick_labels=labels, showfliers=True, flierprops={"markersize": 3})
+    values = [v for series in data for v in series if v > 0]
+    if values and max(values) / min(values) > 10:
+        axis.set_yscale("log")
+    axis.set_ylabel("latency (ms)")
+    axis.set_title(title)
+    axis.grid(axis="y", alpha=0.3, which="both")
+    axis.tick_params(axis="x", labelrotation=20)
+    figure.tight_layout()
+    return _save(figure, save_to)
+
+
+def speedup_bars(rows: list[dict[str, Any]], save_to: Path | None = None, batch: int = 1) -> Any:
+    """Median speedup over eager PyTorch per engine at one batch size, with a line at 1x.
+
+    Precision is in the label so a bf16 bar is never read as an fp32 result.
+    """
+    chosen = [r for r in rows if r["batch"] == batch and r.get("speedup_vs_eager")]
+    labels = [f"{r['engine']}\n({r['precision']})" for r in chosen]
+    values = [r["speedup_vs_eager"] for r in chosen]
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.3 * len(labels)), 4.5))
+    bars = axis.bar(labels, values, color=["tab:orange" if r["engine"] == "neo-local" else "tab:blue" for r in chosen])
+    axis.bar_label(bars, labels=[f"{v:.1f}x" for v in values], padding=2)
+    axis.axhline(1.0, color="black", linewidth=1, linestyle="--")
+    axis.set_ylabel("speedup vs eager (median latency)")
+    axis.set_title(f"Speedup over eager PyTorch, batch {batch}")
+    axis.set_ylim(0, max(values, default=1.0) * 1.15)
+    figure.tight_layout()
+    return _save(figure, save_to)

@@ -56,3 +56,45 @@ def local_backend(tmp_path_factory) -> Iterator[object]:
         yield info
     finally:
         control.stop(work)
+
+
+MODEL_SERVER_MODULE = "helpers.local.model_server"
+TEST_SESSION_ENV = "NEO_WORKSHOP_TEST_SESSION"  # inherited by every backend and model server we start
+
+
+def model_servers_of_session(session: str) -> list:
+    """Live model-server processes started (directly or through a backend) by this test session."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if (
+                MODEL_SERVER_MODULE in (process.info["cmdline"] or [])
+                and process.status() != psutil.STATUS_ZOMBIE
+                and process.environ().get(TEST_SESSION_ENV) == session
+            ):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_model_server_left_behind() -> Iterator[None]:
+    """Fail the session if any model server it started outlives it (then kill the leftovers).
+
+    Set up before every other session fixture, so it checks after the backends were stopped.
+    Processes are recognised by an environment mark, so other sessions' servers are ignored.
+    """
+    import time
+
+    session = f"{os.getpid()}-{time.time_ns()}"
+    os.environ[TEST_SESSION_ENV] = session
+    yield
+    deadline = time.monotonic() + 10  # orphans notice their parent is gone within a second
+    while (leftovers := model_servers_of_session(session)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for process in leftovers:
+        process.kill()
+    assert not leftovers, f"model servers left running after the tests: {[p.pid for p in leftovers]}"
