@@ -1,0 +1,207 @@
+"""The local SageMaker Runtime: InvokeEndpoint for boto3's `sagemaker-runtime` client.
+
+boto3 sends `POST /endpoints/{EndpointName}/invocations` (rest-json protocol) with the body
+as the raw payload and Content-Type, Accept, X-Amzn-SageMaker-Custom-Attributes and
+X-Amzn-SageMaker-Target-Variant as headers. The gateway finds the endpoint's model server
+in the `EndpointRegistry`, forwards the bytes untouched over a kept-alive connection (one per
+thread and server), and answers the way SageMaker does, so the notebooks' error handling is
+the one they would need on AWS:
+
+- 200: the container's body and Content-Type, plus `x-Amzn-Invoked-Production-Variant`;
+- 424 `ModelError` when the container answered >= 400 (Message, OriginalStatusCode,
+  OriginalMessage, LogStreamArn), or could not be reached (OriginalStatusCode 0, as
+  SageMaker reports a container that never answered);
+- 400 `ValidationError` "Endpoint X of account Y not found." for unknown, deleted, Creating
+  or Failed endpoints.
+
+Every response carries `x-neo-workshop-gateway-ms`: the time spent in the gateway itself
+(routing, reading the body, building the answer), excluding the round trip to the model server,
+so a benchmark can show the gateway's overhead apart from the model's. moto is not involved:
+this is a plain WSGI app.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from werkzeug.wrappers import Request, Response
+
+from helpers.local.hosting import EndpointRegistry
+from helpers.local.model_server import MAX_BODY_BYTES, set_nodelay
+
+UPSTREAM_TIMEOUT_S = 60.0  # SageMaker gives a container 60 s to answer an invocation
+MAX_ORIGINAL_MESSAGE = 4096
+GATEWAY_MS_HEADER = "x-neo-workshop-gateway-ms"
+VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
+ROUTE_PREFIX, ROUTE_SUFFIX = "/endpoints/", "/invocations"
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class Upstream:
+    """Per-thread HTTP connections to model servers (http.client is not thread-safe).
+
+    A connection is reused while the server keeps it alive. werkzeug 3.1 (the model server)
+    answers `Connection: close`, so today each invocation opens a fresh loopback connection
+    (~0.1 ms); the pool makes a keep-alive model server pay off without changes here.
+    """
+
+    def __init__(self, timeout: float = UPSTREAM_TIMEOUT_S) -> None:
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def _connection(self, url: str) -> tuple[http.client.HTTPConnection, bool]:
+        pool: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault("pool", {})
+        connection = pool.get(url)
+        if connection is not None:
+            return connection, True
+        parsed = urlparse(url)
+        connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=self.timeout)
+        pool[url] = connection
+        return connection, False
+
+    def _drop(self, url: str) -> None:
+        connection = self._local.__dict__.get("pool", {}).pop(url, None)
+        if connection is not None:
+            connection.close()
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """POST /invocations; retry once on a fresh connection if a reused one was closed."""
+        for attempt in range(2):
+            connection, reused = self._connection(url)
+            try:
+                connection.request("POST", "/invocations", body=body, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._drop(url)
+                if reused and attempt == 0:
+                    continue  # the server closed an idle kept-alive connection
+                raise
+            except Exception:
+                self._drop(url)
+                raise
+            if response.will_close:
+                self._drop(url)
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+        raise AssertionError("unreachable")
+
+
+def error(status: int, code: str, message: str, **members: Any) -> Response:
+    """A rest-json error botocore understands: x-amzn-ErrorType header + __type/Message body."""
+    body = json.dumps({"__type": code, "Message": message, **members})
+    response = Response(body, status=status, content_type="application/json")
+    response.headers["x-amzn-ErrorType"] = code
+    return response
+
+
+def not_found(name: str, account_id: str) -> Response:
+    return error(400, "ValidationError", f"Endpoint {name} of account {account_id} not found.")
+
+
+def model_error(registry: EndpointRegistry, name: str, variant: str, status: int, original: str) -> Response:
+    """424 ModelError, worded like SageMaker's, pointing at the local log file."""
+    kind = "client" if 400 <= status < 500 else "server"
+    log_path = registry.log_path(name)
+    return error(
+        424,
+        "ModelError",
+        f'Received {kind} error ({status}) from model server of variant {variant} with message '
+        f'"{original}". See {log_path} for more information.',
+        OriginalStatusCode=status,
+        OriginalMessage=original,
+        LogStreamArn=(
+            f"arn:aws:logs:{registry.region}:{registry.account_id}:log-group:"
+            f"/aws/sagemaker/Endpoints/{name}:log-stream:{variant}/local"
+        ),
+    )
+
+
+def endpoint_name(path: str) -> str | None:
+    """`/endpoints/{name}/invocations` -> name (percent-decoded), else None."""
+    if not (path.startswith(ROUTE_PREFIX) and path.endswith(ROUTE_SUFFIX)):
+        return None
+    name = unquote(path[len(ROUTE_PREFIX) : -len(ROUTE_SUFFIX)])
+    return name if name and "/" not in name else None
+
+
+def forward_headers(request: Request) -> dict[str, str]:
+    """The headers a SageMaker container receives: payload type, wanted type, custom attributes."""
+    headers = {"Content-Type": request.headers.get("Content-Type", "")}
+    for name in ("Accept", CUSTOM_ATTRIBUTES_HEADER):
+        value = request.headers.get(name)
+        if value:
+            headers[name] = value
+    return headers
+
+
+def make_app(registry: EndpointRegistry) -> WSGIApp:
+    """The WSGI app server.py serves with werkzeug's threaded server on 127.0.0.1."""
+    upstream = Upstream()
+
+    def invoke(request: Request, name: str) -> tuple[Response, float]:
+        """Route one InvokeEndpoint; returns the response and seconds spent waiting upstream."""
+        route = registry.lookup(name)
+        if route is None:
+            return not_found(name, registry.account_id), 0.0
+        target = request.headers.get(TARGET_VARIANT_HEADER)
+        if target and target != route.variant_name:
+            message = f"The variant {target} is not found for endpoint {name}: it has {route.variant_name}."
+            return error(400, "ValidationError", message), 0.0
+        length = request.content_length or 0
+        if length > MAX_BODY_BYTES:
+            message = (
+                f"Request body of {length} bytes exceeds the local endpoint's {MAX_BODY_BYTES} "
+                "bytes (real SageMaker accepts 6 MB): send a smaller payload."
+            )
+            return error(413, "ValidationError", message), 0.0
+        body = request.get_data(cache=False)
+        started = time.perf_counter()
+        try:
+            status, headers, data = upstream.post(route.url, body, forward_headers(request))
+        except (OSError, http.client.HTTPException) as exc:
+            waited = time.perf_counter() - started
+            reason = f"The model server did not answer ({type(exc).__name__}: {exc}): " + registry.diagnose(name)
+            return model_error(registry, name, route.variant_name, 0, reason), waited
+        waited = time.perf_counter() - started
+        if status >= 400:
+            original = data[:MAX_ORIGINAL_MESSAGE].decode("utf-8", errors="replace")
+            return model_error(registry, name, route.variant_name, status, original), waited
+        response = Response(data, status=200, content_type=headers.get("content-type", "application/octet-stream"))
+        response.headers[VARIANT_HEADER] = route.variant_name
+        if CUSTOM_ATTRIBUTES_HEADER.lower() in headers:
+            response.headers[CUSTOM_ATTRIBUTES_HEADER] = headers[CUSTOM_ATTRIBUTES_HEADER.lower()]
+        return response, waited
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        started = time.perf_counter()
+        set_nodelay(environ)
+        request = Request(environ)
+        waited = 0.0
+        name = endpoint_name(request.path)
+        if name is not None and request.method == "POST":
+            response, waited = invoke(request, name)
+        elif request.path == "/ping" and request.method == "GET":
+            response = Response(b"", status=200)
+        else:
+            response = error(
+                404,
+                "UnknownOperationException",
+                f"No operation {request.method} {request.path}: this local SageMaker Runtime only "
+                "implements InvokeEndpoint (POST /endpoints/{EndpointName}/invocations).",
+            )
+        response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+        gateway_ms = (time.perf_counter() - started - waited) * 1000
+        response.headers[GATEWAY_MS_HEADER] = f"{gateway_ms:.3f}"
+        return response(environ, start_response)
+
+    return app

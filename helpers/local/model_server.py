@@ -1,0 +1,367 @@
+"""The local backend's model server: the SageMaker inference-container contract, one process.
+
+On AWS, an endpoint runs the SageMaker PyTorch (or Neo) image, whose model server loads
+`code/inference.py` from the model archive and answers two routes on port 8080. The local
+backend runs this module instead, one process per endpoint, so the workshop's entry script
+is exercised through exactly the calls the real container makes:
+
+- `GET /ping`         200 once `model_fn` has returned; 503 while it is still loading.
+- `POST /invocations` Content-Type / Accept -> `input_fn` -> `predict_fn` -> `output_fn`
+                      (or a single `transform_fn`, as the SageMaker toolkit allows).
+
+Configuration is the container's environment:
+
+- `SM_MODEL_DIR`             the extracted model.tar.gz (model file + `code/inference.py`);
+- `SAGEMAKER_BIND_TO_PORT`   the port to listen on (always on 127.0.0.1 here);
+- `SAGEMAKER_PROGRAM`        the entry script in `code/` (default `inference.py`);
+- `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`  what a missing or `*/*` Accept means (JSON).
+
+If `model_fn` fails the process logs the traceback and exits non-zero: hosting then marks
+the endpoint Failed with the end of the log, as SageMaker does with CloudWatch. The process
+also exits when its parent (the local backend) disappears, so a killed backend leaves no
+orphan holding a port and a GB of model memory.
+
+Run: `SM_MODEL_DIR=... SAGEMAKER_BIND_TO_PORT=8080 python -m helpers.local.model_server`
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+HOST = "127.0.0.1"
+MAX_BODY_BYTES = 20 * 1024 * 1024  # above real SageMaker's 6 MB, so big test images still fit
+DEFAULT_ACCEPT = "application/json"
+PARENT_PID_ENV = "NEO_WORKSHOP_PARENT_PID"  # set by the launcher; avoids a fork/exec race
+PARENT_POLL_S = 0.5
+EXIT_BAD_CONFIG = 2
+EXIT_MODEL_LOAD_FAILED = 3
+EXIT_PARENT_GONE = 4
+
+log = logging.getLogger("helpers.local.model_server")
+
+
+class ConfigError(RuntimeError):
+    """The container environment is incomplete: the message says which variable to set."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The container environment, read once at start-up."""
+
+    model_dir: Path
+    port: int
+    program: str = "inference.py"
+    default_accept: str = DEFAULT_ACCEPT
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | os._Environ[str]) -> Settings:
+        """Read and check the SageMaker variables, naming the one that is missing or wrong."""
+        model_dir = env.get("SM_MODEL_DIR")
+        port = env.get("SAGEMAKER_BIND_TO_PORT")
+        if not model_dir:
+            raise ConfigError("SM_MODEL_DIR is not set: point it at the extracted model.tar.gz.")
+        if not port or not port.isdigit():
+            raise ConfigError(f"SAGEMAKER_BIND_TO_PORT must be a port number, got {port!r}.")
+        return cls(
+            model_dir=Path(model_dir),
+            port=int(port),
+            program=env.get("SAGEMAKER_PROGRAM") or "inference.py",
+            default_accept=env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or DEFAULT_ACCEPT,
+        )
+
+    @property
+    def script(self) -> Path:
+        return self.model_dir / "code" / self.program
+
+
+@dataclass
+class ModelState:
+    """What the request threads share: the entry script, the loaded model, the load outcome."""
+
+    loaded: threading.Event = field(default_factory=threading.Event)
+    module: ModuleType | None = None
+    model: Any = None
+
+
+# --------------------------------------------------------------------------- loading
+def import_entry_script(script: Path) -> ModuleType:
+    """Import `code/<program>` by file path, with `code/` on sys.path like the SageMaker toolkit.
+
+    Adding the directory lets an entry script import helper modules shipped next to it.
+    """
+    if not script.is_file():
+        found = sorted(p.name for p in script.parent.iterdir()) if script.parent.is_dir() else []
+        raise FileNotFoundError(
+            f"Entry script {script} not found (code/ holds: {found}): package the model with "
+            "code/inference.py, or set SAGEMAKER_PROGRAM to the script's name."
+        )
+    sys.path.insert(0, str(script.parent))
+    spec = importlib.util.spec_from_file_location(script.stem, script)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"Cannot import {script} as a Python module.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[script.stem] = module
+    spec.loader.exec_module(module)
+    missing = [name for name in ("model_fn",) if not hasattr(module, name)]
+    has_pipeline = all(hasattr(module, n) for n in ("input_fn", "predict_fn", "output_fn"))
+    if missing or not (has_pipeline or hasattr(module, "transform_fn")):
+        raise AttributeError(
+            f"{script} must define model_fn and either input_fn/predict_fn/output_fn or "
+            "transform_fn (the SageMaker inference handler functions)."
+        )
+    return module
+
+
+def load_model(settings: Settings, state: ModelState, on_failure: Any) -> None:
+    """Import the entry script and call model_fn; on failure log why and call `on_failure`."""
+    started = time.perf_counter()
+    try:
+        log.info("loading model from %s with %s", settings.model_dir, settings.script)
+        state.module = import_entry_script(settings.script)
+        state.model = state.module.model_fn(str(settings.model_dir))
+    except BaseException:  # noqa: BLE001 - any failure must end the process with its reason
+        log.error(
+            "loading the model failed (entry script import or model_fn), the endpoint cannot "
+            "serve:\n%s", traceback.format_exc().rstrip(),
+        )
+        on_failure()
+        return
+    runtime = getattr(state.model, "runtime", type(state.model).__name__)
+    log.info("model loaded in %.2f s (runtime: %s)", time.perf_counter() - started, runtime)
+    state.loaded.set()
+
+
+# --------------------------------------------------------------------------- requests
+def error_response(status: int, message: str, kind: str) -> Response:
+    """A JSON error body like the SageMaker model servers' ({code, type, message})."""
+    body = json.dumps({"code": status, "type": kind, "message": message})
+    return Response(body, status=status, content_type="application/json")
+
+
+def media_type(value: str | None) -> str:
+    return (value or "").split(";")[0].strip().lower()
+
+
+def run_handlers(module: ModuleType, model: Any, body: bytes, content_type: str, accept: str) -> Response:
+    """The toolkit's request path: transform_fn, or input_fn -> predict_fn -> output_fn."""
+    if hasattr(module, "transform_fn"):
+        result = module.transform_fn(model, body, content_type, accept)
+    else:
+        batch = module.input_fn(body, content_type)
+        prediction = module.predict_fn(batch, model)
+        result = module.output_fn(prediction, accept)
+    payload, response_type = result if isinstance(result, tuple) else (result, accept)
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return Response(payload, status=200, content_type=response_type)
+
+
+def discard(request: Request, length: int) -> None:
+    """Read and drop a refused body, so the client gets our 413 instead of a connection reset
+    (closing a socket with unread data makes the kernel send RST)."""
+    stream = request.environ["wsgi.input"]
+    remaining = min(length, 4 * MAX_BODY_BYTES)
+    while remaining > 0 and (chunk := stream.read(min(remaining, 1 << 20))):
+        remaining -= len(chunk)
+
+
+def invoke(request: Request, state: ModelState, settings: Settings) -> Response:
+    """POST /invocations: map handler errors to their `status_code`, anything else to 500."""
+    if not state.loaded.is_set():
+        return error_response(503, "The model is still loading: retry when /ping returns 200.", "ModelNotReady")
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        discard(request, length)
+        return error_response(
+            413,
+            f"Request body of {length} bytes is larger than the {MAX_BODY_BYTES} bytes this "
+            "model server accepts: send a smaller image or batch.",
+            "PayloadTooLarge",
+        )
+    body = request.get_data(cache=False)
+    content_type = request.headers.get("Content-Type", "")
+    accept = request.headers.get("Accept", "")
+    if media_type(accept) in ("", "*/*"):
+        accept = settings.default_accept
+    try:
+        return run_handlers(state.module, state.model, body, content_type, accept)
+    except Exception as exc:  # noqa: BLE001 - the container answers every error with a status
+        status = getattr(exc, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 600:
+            return error_response(status, str(exc), type(exc).__name__)
+        log.error("invocation failed:\n%s", traceback.format_exc().rstrip())
+        return error_response(500, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+
+
+def set_nodelay(environ: dict[str, Any]) -> None:
+    """Disable Nagle on this connection: werkzeug writes headers and body separately, and
+    Nagle + delayed ACK would otherwise add ~40 ms to small responses on a kept-alive socket."""
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def make_app(state: ModelState, settings: Settings) -> Any:
+    """The WSGI app: /ping and /invocations, nothing else."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        set_nodelay(environ)
+        request = Request(environ)
+        request.max_content_length = MAX_BODY_BYTES
+        if request.path == "/ping" and request.method == "GET":
+            response = Response(b"", status=200 if state.loaded.is_set() else 503)
+        elif request.path == "/invocations" and request.method == "POST":
+            response = invoke(request, state, settings)
+        else:
+            response = error_response(
+                404, f"No route {request.method} {request.path}: use GET /ping or POST /invocations.", "NotFound"
+            )
+        return response(environ, start_response)
+
+    return app
+
+
+# --------------------------------------------------------------------------- launching
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (the OS picks it; tiny race until the child binds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def launch(
+    model_dir: Path, port: int, log_path: Path, environment: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `python -m helpers.local.model_server` for `model_dir`, logging to `log_path`.
+
+    `environment` is the model's container Environment (from CreateModel); the SageMaker
+    variables are set after it so they always win. The child watches this process's pid and
+    exits when it is gone.
+    """
+    env = {**os.environ, **(environment or {})}
+    env.update(
+        SM_MODEL_DIR=str(model_dir),
+        SAGEMAKER_BIND_TO_PORT=str(port),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        PYTHONUNBUFFERED="1",
+        **{PARENT_PID_ENV: str(os.getpid())},
+    )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log_file:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "helpers.local.model_server"],
+            env=env,
+            cwd=log_path.parent,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 5.0) -> int | None:
+    """Terminate, wait, then kill: the model server holds no state worth a graceful drain."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    return process.returncode
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """The last lines of a log file ('' if it does not exist yet)."""
+    if not path.exists():
+        return ""
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 64 * 1024))
+        text = handle.read().decode("utf-8", errors="replace")
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------- process
+def watch_parent(expected_ppid: int) -> None:
+    """Exit as soon as the launching process is gone (we were re-parented).
+
+    Polling getppid() is used instead of prctl(PR_SET_PDEATHSIG) because the death signal
+    fires when the *thread* that forked us exits, and hosting launches from short-lived threads.
+    """
+    while True:
+        if os.getppid() != expected_ppid:
+            log.warning("parent process %d is gone: exiting so no orphan keeps the port", expected_ppid)
+            logging.shutdown()
+            os._exit(EXIT_PARENT_GONE)
+        time.sleep(PARENT_POLL_S)
+
+
+def configure_logging() -> None:
+    """Timestamped lines on stdout (the launcher redirects it to model-server.log)."""
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stdout,
+        format="%(asctime)s %(levelname)s model-server[%(process)d] %(message)s",
+        force=True,
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
+
+
+def serve(settings: Settings) -> int:
+    """Listen first (so /ping can say 503), load in the background, serve until stopped."""
+    state = ModelState()
+    server: BaseWSGIServer = make_server(HOST, settings.port, make_app(state, settings), threaded=True)
+    failed = threading.Event()
+
+    def on_failure() -> None:
+        failed.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    threading.Thread(target=load_model, args=(settings, state, on_failure), daemon=True, name="model-loader").start()
+    log.info("listening on http://%s:%d (pid %d)", HOST, settings.port, os.getpid())
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    if failed.is_set():
+        log.error("exiting: the model could not be loaded (see the traceback above)")
+        return EXIT_MODEL_LOAD_FAILED
+    return 0
+
+
+def main() -> int:
+    configure_logging()
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return EXIT_BAD_CONFIG
+    parent = int(os.environ.get(PARENT_PID_ENV) or os.getppid())
+    threading.Thread(target=watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
+    return serve(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
