@@ -51,7 +51,7 @@ def test_notebook_has_the_lesson_shape(path):
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
     assert "Runtime" in cells[0].source, "the title cell states the runtime"
     markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
-    assert "## Clean up" in markdown and "## Next" in markdown or path == NOTEBOOKS[-1]
+    assert "## Clean up" in markdown and "## Next" in markdown
     assert "%%writefile" not in "\n".join(c.source for c in cells)
     assert nbformat.read(path, as_version=4).metadata["kernelspec"]["name"] == "python3"
 
