@@ -113,7 +113,9 @@ def _connect_aws(work: Path) -> Backend:
             "SSO or a Studio execution role), or use BACKEND = 'local'."
         ) from exc
     bucket = f"sagemaker-{session.region_name}-{account}"
-    return Backend("aws", session, session.region_name, account, _aws_role(), bucket, work)
+    backend = Backend("aws", session, session.region_name, account, _aws_role(), bucket, work)
+    ensure_bucket(backend)
+    return backend
 
 
 def _aws_role() -> str:

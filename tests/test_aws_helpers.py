@@ -1,0 +1,75 @@
+"""Client-side helpers that decide things before any AWS call: versions, URIs, costs, backends."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from helpers import aws, endpoints, neo
+
+
+def test_split_s3_uri():
+    assert aws.split_s3_uri("s3://bucket/a/b.tar.gz") == ("bucket", "a/b.tar.gz")
+    with pytest.raises(ValueError, match="Not an S3 URI"):
+        aws.split_s3_uri("https://bucket/a")
+
+
+def test_real_neo_refuses_a_model_traced_with_a_newer_torch(model_archive):
+    with pytest.raises(RuntimeError, match="torch <= 2.0"):
+        neo.check_framework_version(model_archive, "2.0", "aws")
+
+
+def test_local_neo_only_reports_the_version_mismatch(model_archive):
+    assert "real Neo would refuse" in neo.check_framework_version(model_archive, "2.0", "local")
+
+
+def test_framework_version_must_be_one_neo_knows(model_archive):
+    with pytest.raises(ValueError, match="1.4"):
+        neo.check_framework_version(model_archive, "2.5", "local")
+
+
+def test_unknown_backend_is_refused(monkeypatch):
+    monkeypatch.delenv(aws.BACKEND_ENV, raising=False)
+    with pytest.raises(ValueError, match="local"):
+        aws.connect("azure")
+
+
+def test_aws_backend_without_credentials_says_what_to_do(monkeypatch, tmp_path):
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv(aws.BACKEND_ENV, "aws")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # a kernel that used `local` before
+    with pytest.raises(RuntimeError, match="credentials"):
+        aws.connect("local", tmp_path)  # the environment variable wins over the argument
+    assert "AWS_ENDPOINT_URL" not in os.environ, "aws must not route to a local backend"
+
+
+def test_pytorch_image_uri_for_aws_comes_from_sagemaker_core(tmp_path):
+    backend = aws.Backend("aws", None, "us-east-1", "111122223333", "arn:role", "bucket", tmp_path)
+    uri = aws.pytorch_inference_image(backend, "2.0", "ml.c5.xlarge")
+    assert uri.startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.0") and "cpu" in uri
+
+
+def test_local_image_is_only_a_label(tmp_path):
+    backend = aws.Backend("local", None, "us-east-1", "123456789012", "arn:role", "bucket", tmp_path)
+    assert aws.pytorch_inference_image(backend) == aws.LOCAL_IMAGE
+    assert backend.s3_uri("model", "m.tar.gz") == "s3://bucket/neo-workshop/model/m.tar.gz"
+
+
+def test_cost_note_states_hourly_and_daily_price():
+    note = endpoints.cost_note("ml.c5.xlarge", 2)
+    assert "/hour" in note and "/day" in note
+    assert "pricing" in endpoints.cost_note("ml.x99.huge", 1)
+
+
+def test_require_state_names_the_notebook_to_run(tmp_path):
+    from helpers import paths
+
+    with pytest.raises(RuntimeError, match="01_trace.ipynb"):
+        paths.require_state(tmp_path, "model_archive", made_by="01_trace.ipynb")
+    paths.save_state(tmp_path, model_archive="x")
+    assert paths.require_state(tmp_path, "model_archive", made_by="01") == "x"
