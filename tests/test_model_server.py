@@ -26,6 +26,7 @@ from PIL import Image
 
 from helpers.container.inference import preprocess_image
 from helpers.local import model_server
+from helpers.local.context import free_port
 from helpers.packaging import safe_extract
 from helpers.paths import DATA_DIR
 
@@ -71,7 +72,7 @@ def ping_status(port: int) -> int | None:
 
 def start_server(model_dir: Path, log: Path, until: int | None = 200) -> Server:
     """Launch a model server; poll /ping until it answers `until` (or just answers, if None)."""
-    port = model_server.free_port()
+    port = free_port()
     process = model_server.launch(model_dir, port, log)
     statuses: list[int] = []
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -255,7 +256,7 @@ def test_model_dir_without_model_exits_with_a_clear_error(model_dir, tmp_path):
     for name in ("inference.py", "model-config.json"):
         (empty / "code" / name).write_bytes((model_dir / "code" / name).read_bytes())
     log = tmp_path / "model-server.log"
-    process = model_server.launch(empty, model_server.free_port(), log)
+    process = model_server.launch(empty, free_port(), log)
     try:
         assert process.wait(START_TIMEOUT_S) == model_server.EXIT_MODEL_LOAD_FAILED
     finally:
@@ -344,7 +345,7 @@ def test_missing_environment_exits_2(tmp_path):
 def test_missing_entry_script_exits_with_its_name(tmp_path):
     (tmp_path / "model" / "code").mkdir(parents=True)
     log = tmp_path / "model-server.log"
-    process = model_server.launch(tmp_path / "model", model_server.free_port(), log)
+    process = model_server.launch(tmp_path / "model", free_port(), log)
     try:
         assert process.wait(60) == model_server.EXIT_MODEL_LOAD_FAILED
     finally:
@@ -359,7 +360,8 @@ def test_server_exits_when_its_parent_is_killed(toy_dir, tmp_path):
         import time
         from pathlib import Path
         from helpers.local import model_server
-        p = model_server.launch(Path({str(toy_dir)!r}), model_server.free_port(), Path({str(tmp_path / "orphan.log")!r}))
+        from helpers.local.context import free_port
+        p = model_server.launch(Path({str(toy_dir)!r}), free_port(), Path({str(tmp_path / "orphan.log")!r}))
         print(p.pid, flush=True)
         time.sleep(120)
         """

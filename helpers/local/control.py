@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from helpers.local.context import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+from helpers.local.context import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, tail
 from helpers.paths import REPO_ROOT
 
 SERVER_MODULE = "helpers.local.server"
@@ -141,10 +141,7 @@ def _child_env() -> dict[str, str]:
 
 
 def log_tail(work_dir: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(log_file(work_dir).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log written)"
+    return tail(log_file(work_dir), lines) or "(no log written)"
 
 
 def start(work_dir: Path, timeout: float = 90) -> RunInfo:

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
 from typing import Any, NamedTuple, Protocol
-from urllib.parse import urlparse
 
+from helpers.aws import split_s3_uri
 from helpers.local import model_server
+from helpers.local.context import free_port, tail
 from helpers.packaging import safe_extract
 
 # Everything of moto's this module relies on; tests/test_moto_contract.py checks each entry.
@@ -212,7 +213,7 @@ class EndpointRegistry:
         with hosted.lock:
             if hosted.cancelled:
                 return
-            hosted.port = model_server.free_port()
+            hosted.port = free_port()
             hosted.process = model_server.launch(
                 model_dir, hosted.port, hosted.log_path, container.get("Environment") or {}
             )
@@ -315,11 +316,14 @@ def resolve_container(backend: Any, endpoint_config_name: str) -> tuple[str, dic
 
 def download(s3: Any, url: str, destination: Path) -> None:
     """Fetch s3://bucket/key to `destination`, explaining a missing bucket or key."""
-    parsed = urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
+    try:
+        bucket, key = split_s3_uri(url)
+    except ValueError:
+        bucket = key = ""
+    if not bucket or not key.strip("/"):
         raise EndpointFailure(f"ModelDataUrl {url!r} is not an s3://bucket/key URL.")
     try:
-        s3.download_file(parsed.netloc, parsed.path.lstrip("/"), str(destination))
+        s3.download_file(bucket, key, str(destination))
     except Exception as exc:  # noqa: BLE001 - botocore ClientError and friends
         raise EndpointFailure(
             f"Could not download the model data {url}: {exc}. Upload model.tar.gz to that "
@@ -348,7 +352,7 @@ def with_log(sentence: str, path: Path) -> str:
     header = f"{sentence} Last lines of {path}:"
     budget = MAX_REASON_CHARS - len(header) - 1
     kept: list[str] = []
-    for line in reversed(model_server.tail(path, LOG_LINES_IN_REASON).splitlines()):
+    for line in reversed(tail(path, LOG_LINES_IN_REASON).splitlines()):
         if len(line) + 1 > budget:
             break
         kept.insert(0, line)

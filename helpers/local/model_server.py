@@ -45,7 +45,8 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-HOST = "127.0.0.1"
+from helpers.local.context import HOST
+
 MAX_BODY_BYTES = 20 * 1024 * 1024  # above real SageMaker's 6 MB, so big test images still fit
 DEFAULT_ACCEPT = "application/json"
 PARENT_PID_ENV = "NEO_WORKSHOP_PARENT_PID"  # set by the launcher; avoids a fork/exec race
@@ -243,11 +244,6 @@ def make_app(state: ModelState, settings: Settings) -> Any:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    """A port nobody listens on right now (the OS picks it; tiny race until the child binds)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def launch(
@@ -291,14 +287,6 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 5.0) -> int | None:
     return process.returncode
 
 
-def tail(path: Path, lines: int = 20) -> str:
-    """The last lines of a log file ('' if it does not exist yet)."""
-    if not path.exists():
-        return ""
-    with path.open("rb") as handle:
-        handle.seek(max(0, path.stat().st_size - 64 * 1024))
-        text = handle.read().decode("utf-8", errors="replace")
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 # --------------------------------------------------------------------------- process

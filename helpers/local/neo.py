@@ -34,6 +34,7 @@ from moto.sagemaker.exceptions import ResourceNotFound, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
+from helpers.aws import split_s3_uri
 from helpers.local.compiler import CompilationError, compile_torchscript
 from helpers.local.context import LocalContext
 from helpers.packaging import UnsafeArchiveError, safe_extract
@@ -296,18 +297,17 @@ def target_name(output_config: dict) -> str:
                            "use the aws backend for GPU and edge targets.")
 
 
-def _split_s3_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
 def fetch_archive(s3: Any, uri: str, job_dir: Path) -> Path:
     """Download model.tar.gz and extract it safely; return the extraction directory."""
     from botocore.exceptions import ClientError
 
     archive = job_dir / "input.tar.gz"
     try:
-        s3.download_file(*_split_s3_uri(uri), str(archive))
+        bucket, key = split_s3_uri(uri)
+    except ValueError as exc:
+        raise _input_error(f"S3Uri {uri!r} is not an s3://bucket/key URI.") from exc
+    try:
+        s3.download_file(bucket, key, str(archive))
     except ClientError as exc:
         code = exc.response["Error"].get("Code", "")
         problem = "does not exist" if code in ("404", "NoSuchKey", "NoSuchBucket") else f"could not be read ({code})"
@@ -372,7 +372,11 @@ def upload(s3: Any, artifact: Path, output_location: str) -> str:
     from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import ClientError
 
-    bucket, prefix = _split_s3_uri(output_location.rstrip("/"))
+    try:
+        bucket, prefix = split_s3_uri(output_location.rstrip("/"))
+    except ValueError as exc:
+        raise CompilationError(f"ClientError: OutputConfiguration: S3OutputLocation {output_location!r} "
+                               "is not an s3://bucket/prefix URI.") from exc
     key = f"{prefix}/{artifact.name}" if prefix else artifact.name
     try:
         s3.upload_file(str(artifact), bucket, key)

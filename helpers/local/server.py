@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import sys
 import threading
 import time
@@ -29,20 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from helpers.local import control, neo
-from helpers.local.context import LocalContext
+from helpers.local.context import HOST, LocalContext, free_port
 
-HOST = "127.0.0.1"
 ANSI_STYLE = re.compile(r"\x1b\[[0-9;]*m")
 log = logging.getLogger("helpers.local.server")
 
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
-def free_port() -> int:
-    """A port nobody listens on right now (the OS picks it; the tiny race is accepted)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def unavailable_app(environ: dict, start_response: Callable) -> Iterable[bytes]:
