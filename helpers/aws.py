@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.paths import work_dir as resolve_work_dir
+from helpers.sagemaker_facts import DEFAULT_PYTORCH_VERSION, split_s3_uri
 
 BACKENDS = ("local", "aws")
 BACKEND_ENV = "NEO_WORKSHOP_BACKEND"
@@ -145,14 +146,6 @@ def ensure_bucket(backend: Backend) -> None:
         s3.create_bucket(Bucket=backend.bucket, **config)
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """`s3://bucket/key/part` -> ('bucket', 'key/part')."""
-    if not uri.startswith("s3://"):
-        raise ValueError(f"Not an S3 URI: {uri!r} (expected s3://bucket/key).")
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
 def require_s3_object(backend: Backend, uri: str, made_by: str) -> str:
     """Check an object an earlier notebook uploaded is still there; say what to re-run if not."""
     s3 = backend.client("s3")
@@ -173,7 +166,7 @@ def console_url(backend: Backend, kind: str, name: str) -> str:
 LOCAL_IMAGE = "neo-workshop/local-model-server:pytorch-cpu"
 
 
-def pytorch_inference_image(backend: Backend, framework_version: str = "2.0",
+def pytorch_inference_image(backend: Backend, framework_version: str = DEFAULT_PYTORCH_VERSION,
                             instance_type: str = "ml.c5.xlarge") -> str:
     """The SageMaker PyTorch inference image for the region (the uncompiled model's container).
 

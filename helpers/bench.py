@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from helpers.container.inference import softmax
+from helpers.local_names import GATEWAY_MS_HEADER
 from helpers.machine import describe_machine
 from helpers.models import DEFAULT_MODEL, ModelSpec
 
@@ -179,7 +180,7 @@ def _build_torchscript(ctx: BenchContext, batch: int) -> dict[str, Any]:
 
 
 def _build_neo_local(ctx: BenchContext, batch: int, precision: str = "fp32") -> dict[str, Any]:
-    from helpers.local.compiler import compile_torchscript
+    from helpers.compiler import compile_torchscript
     from helpers.runtime import load_compiled_model
 
     if precision == "fp32" and batch in ctx.compiled_dirs:
@@ -352,7 +353,7 @@ def physical_cores() -> int:
 
 
 def bf16_supported() -> bool:
-    from helpers.local.compiler import cpu_capabilities
+    from helpers.compiler import cpu_capabilities
 
     return "BF16" in cpu_capabilities()
 
@@ -696,7 +697,6 @@ def check_targets(rows: Sequence[dict[str, Any]], batch: int = 1) -> list[dict[s
 
 
 # --------------------------------------------------------------------------- endpoint timing
-GATEWAY_HEADER = "x-neo-workshop-gateway-ms"
 
 
 def time_endpoint(
@@ -728,7 +728,7 @@ def time_endpoint(
             continue
         round_trip.append(elapsed_ms)
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        value = {k.lower(): v for k, v in headers.items()}.get(GATEWAY_HEADER)
+        value = {k.lower(): v for k, v in headers.items()}.get(GATEWAY_MS_HEADER)
         if value is not None:
             gateway.append(float(value))
     return {"round_trip_ms": round_trip, "gateway_ms": gateway}

@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.packaging import read_archive_config
-
-NEO_PYTORCH_VERSIONS = ("1.4", "1.5", "1.6", "1.7", "1.8", "1.12", "1.13", "2.0")
-TERMINAL = ("COMPLETED", "FAILED", "STOPPED")
+from helpers.sagemaker_facts import COMPILATION_TERMINAL_STATUSES, NEO_PYTORCH_VERSIONS
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -61,7 +59,7 @@ def wait_for_compilation(sm: Any, job_name: str, *, poll_s: float = 2.0, timeout
             status = job["CompilationJobStatus"]
             elapsed = time.monotonic() - started
             bar.set_description_str(f"{job_name}: {status} ({elapsed:4.0f} s)")
-            if status in TERMINAL:
+            if status in COMPILATION_TERMINAL_STATUSES:
                 return job
             if elapsed > timeout_s:
                 raise TimeoutError(f"{job_name} still {status} after {timeout_s:.0f} s: stop it with stop_compilation_job.")

@@ -229,7 +229,7 @@ def load_compiled_model(path: Path | str, device: str = "cpu") -> CompiledModel:
     if not path.exists():
         raise FileNotFoundError(
             f"No compiled model at {path}: compile first (notebook 02 or "
-            "helpers.local.compiler.compile_torchscript) and pass the output directory."
+            "helpers.compiler.compile_torchscript) and pass the output directory."
         )
     if path.is_file():
         hint = " Extract it first: `tar -xzf` into a directory." if path.name.endswith((".tar.gz", ".tgz")) else ""

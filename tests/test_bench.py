@@ -247,7 +247,7 @@ def test_smoke_run_produces_well_formed_rows(tiny_model, tmp_path, monkeypatch):
 def test_precompiled_artifacts_are_reused_and_checked(tiny_model, tmp_path):
     import torch
 
-    from helpers.local.compiler import compile_torchscript
+    from helpers.compiler import compile_torchscript
     from helpers.tracing import trace_model
 
     model, spec = tiny_model

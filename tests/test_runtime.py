@@ -106,7 +106,7 @@ def test_importing_dlr_after_the_opt_out_does_not_phone_home():
 # --------------------------------------------------------------------------- local Neo artifact
 @pytest.fixture(scope="module")
 def compiled_dir(traced_model_file, tmp_path_factory) -> Path:
-    from helpers.local.compiler import compile_torchscript
+    from helpers.compiler import compile_torchscript
 
     out = tmp_path_factory.mktemp("neo-local")
     compile_torchscript(traced_model_file, {"input0": [1, 3, 224, 224]}, out)

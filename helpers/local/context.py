@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HOST = "127.0.0.1"  # every server of the local backend listens on loopback only
-
-DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account for any access key
-DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+from helpers.local_names import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_REGION,
+    DUMMY_CREDENTIALS,
+    HOST,
+    STATE_DIR_NAME,
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class LocalContext:
     @property
     def state_dir(self) -> Path:
         """`<work_dir>/local-aws`: the run file, the log and each hook's scratch space."""
-        return self.work_dir / "local-aws"
+        return self.work_dir / STATE_DIR_NAME
 
     def boto3_client(self, service: str) -> Any:
         """A boto3 client for `service` pointed at this server.

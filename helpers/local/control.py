@@ -23,11 +23,16 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from helpers.local.context import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, tail
+from helpers.local.context import tail
+from helpers.local_names import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_REGION,
+    STATE_DIR_NAME,
+    dummy_credential_env,
+)
 from helpers.paths import REPO_ROOT
 
 SERVER_MODULE = "helpers.local.server"
-STATE_DIR = "local-aws"
 RUN_FILE = "server.json"
 LOG_FILE = "server.log"
 _spawned: dict[int, subprocess.Popen] = {}
@@ -54,7 +59,7 @@ class RunInfo:
 
 
 def state_dir(work_dir: Path) -> Path:
-    return Path(work_dir).resolve() / STATE_DIR
+    return Path(work_dir).resolve() / STATE_DIR_NAME
 
 
 def run_file(work_dir: Path) -> Path:
@@ -110,8 +115,7 @@ def env_vars(info: RunInfo) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL": info.endpoint_url,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": info.runtime_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        **dummy_credential_env(),
         "AWS_DEFAULT_REGION": info.region,
         "AWS_REGION": info.region,
     }
@@ -136,7 +140,7 @@ def _child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"  # the log shows what happened up to a crash
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=DEFAULT_REGION)
+    env.update(dummy_credential_env(), AWS_DEFAULT_REGION=DEFAULT_REGION)
     return env
 
 

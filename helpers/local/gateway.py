@@ -35,10 +35,10 @@ from werkzeug.wrappers import Request, Response
 
 from helpers.local.hosting import EndpointRegistry
 from helpers.local.model_server import MAX_BODY_BYTES, set_nodelay
+from helpers.local_names import GATEWAY_MS_HEADER
 
 UPSTREAM_TIMEOUT_S = 60.0  # SageMaker gives a container 60 s to answer an invocation
 MAX_ORIGINAL_MESSAGE = 4096
-GATEWAY_MS_HEADER = "x-neo-workshop-gateway-ms"
 VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"

@@ -28,10 +28,11 @@ from pathlib import Path
 from subprocess import Popen
 from typing import Any, NamedTuple, Protocol
 
-from helpers.aws import split_s3_uri
 from helpers.local import model_server
 from helpers.local.context import free_port, tail
+from helpers.local_names import STATE_DIR_NAME
 from helpers.packaging import safe_extract
+from helpers.sagemaker_facts import MAX_FAILURE_REASON_CHARS, split_s3_uri
 
 # Everything of moto's this module relies on; tests/test_moto_contract.py checks each entry.
 MOTO_INTERNALS = {
@@ -50,11 +51,10 @@ MOTO_INTERNALS = {
     "moto.core.utils": ("utcnow",),
 }
 
-ENDPOINTS_DIR = Path("local-aws") / "endpoints"
+ENDPOINTS_DIR = Path(STATE_DIR_NAME) / "endpoints"
 STARTUP_TIMEOUT_S = 120.0
 PING_INTERVAL_S = 0.2
 LOG_LINES_IN_REASON = 12
-MAX_REASON_CHARS = 1024  # SageMaker's FailureReason limit
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ class EndpointRegistry:
         with hosted.lock:
             process = hosted.process
             hosted.status = "Failed"
-            set_status(hosted.endpoint, "Failed", reason[:MAX_REASON_CHARS])
+            set_status(hosted.endpoint, "Failed", reason[:MAX_FAILURE_REASON_CHARS])
         if process is not None:
             model_server.stop(process)
 
@@ -350,7 +350,7 @@ def with_log(sentence: str, path: Path) -> str:
     bottom up; the path says where the rest is.
     """
     header = f"{sentence} Last lines of {path}:"
-    budget = MAX_REASON_CHARS - len(header) - 1
+    budget = MAX_FAILURE_REASON_CHARS - len(header) - 1
     kept: list[str] = []
     for line in reversed(tail(path, LOG_LINES_IN_REASON).splitlines()):
         if len(line) + 1 > budget:

@@ -3,7 +3,7 @@
 moto 5.2.5 stores a compilation job as COMPLETED at once and compiles nothing. `install` wraps
 moto's `create_compilation_job` so a job behaves like one on SageMaker Neo: INPROGRESS while a
 background thread validates the request, downloads model.tar.gz from (local) S3, checks and
-compiles the TorchScript model with `helpers.local.compiler`, and uploads
+compiles the TorchScript model with `helpers.compiler`, and uploads
 `<JobName>-<target>.tar.gz` next to S3OutputLocation; then COMPLETED, or FAILED with a
 Neo-style FailureReason naming what to fix. StopCompilationJob, which moto lacks, is added.
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import shutil
 import tarfile
 import threading
@@ -34,10 +33,17 @@ from moto.sagemaker.exceptions import ResourceNotFound, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
-from helpers.aws import split_s3_uri
-from helpers.local.compiler import CompilationError, compile_torchscript
+from helpers.compiler import CompilationError, compile_torchscript
 from helpers.local.context import LocalContext
+from helpers.local_names import STATE_DIR_NAME
 from helpers.packaging import UnsafeArchiveError, safe_extract
+from helpers.sagemaker_facts import (
+    COMPILATION_TERMINAL_STATUSES,
+    DEFAULT_PYTORCH_VERSION,
+    ENTITY_NAME,
+    NEO_PYTORCH_VERSIONS,
+    split_s3_uri,
+)
 
 MOTO_VERSION = "5.2.5"
 MOTO_INTERNALS = {
@@ -60,16 +66,12 @@ MOTO_INTERNALS = {
     "moto.sagemaker.exceptions": ("ResourceNotFound", "ValidationError"),
 }
 
-FRAMEWORK_VERSIONS = ("1.4", "1.5", "1.6", "1.7", "1.8", "1.12", "1.13", "2.0")  # Neo's PyTorch list
-DEFAULT_FRAMEWORK_VERSION = "2.0"
 CPU_TARGETS = ("ml_c4", "ml_c5", "ml_c6i", "ml_m4", "ml_m5", "ml_m6i", "ml_r5")
 ACCELERATOR_PREFIXES = ("ml_p", "ml_g", "ml_inf", "ml_trn", "ml_eia", "jetson_")
 # Neo's PyTorch inference images (sagemaker SDK image_uri_config/neo-pytorch.json, a few regions)
 NEO_IMAGE_ACCOUNTS = {"us-east-1": "785573368785", "us-east-2": "007439368137",
                       "us-west-1": "710691900526", "us-west-2": "301217895009",
                       "eu-west-1": "802834080501", "eu-central-1": "746233611703"}
-TERMINAL = ("COMPLETED", "FAILED", "STOPPED")
-JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's EntityName pattern
 
 log = logging.getLogger("helpers.local.neo")
 _ctx: LocalContext | None = None
@@ -90,9 +92,9 @@ def install(ctx: LocalContext) -> None:
     original = SageMakerModelBackend.create_compilation_job
 
     def create_compilation_job(self: Any, compilation_job_name: str, **kwargs: Any) -> str:
-        if not JOB_NAME.fullmatch(compilation_job_name or ""):  # it becomes a directory name
+        if not ENTITY_NAME.fullmatch(compilation_job_name or ""):  # it becomes a directory name
             raise ValidationError(message=f"Value '{compilation_job_name}' at 'compilationJobName' failed to "
-                                          f"satisfy constraint: Member must satisfy regular expression pattern: {JOB_NAME.pattern}")
+                                          f"satisfy constraint: Member must satisfy regular expression pattern: {ENTITY_NAME.pattern}")
         arn = original(self, compilation_job_name=compilation_job_name, **kwargs)  # moto validates
         start_job(self.compilation_jobs[compilation_job_name], self.region_name)
         return arn
@@ -124,7 +126,7 @@ def _backend_stop(self: Any, compilation_job_name: str) -> None:
     if job is None:
         raise ResourceNotFound(message=f"Could not find compilation job '{compilation_job_name}'.")
     with _lock:
-        if job.compilation_job_status in TERMINAL:
+        if job.compilation_job_status in COMPILATION_TERMINAL_STATUSES:
             raise ValidationError(message=f"Compilation job {compilation_job_name} is already "
                                           f"{job.compilation_job_status}: only running jobs can be stopped.")
         job.compilation_job_status = "STOPPING"
@@ -135,7 +137,7 @@ def _backend_stop(self: Any, compilation_job_name: str) -> None:
 
 def start_job(job: Any, region: str) -> None:
     """Turn moto's instantly-COMPLETED job into a running one and start its worker thread."""
-    version = (job.input_config or {}).get("FrameworkVersion") or DEFAULT_FRAMEWORK_VERSION
+    version = (job.input_config or {}).get("FrameworkVersion") or DEFAULT_PYTORCH_VERSION
     job.compilation_job_status = "INPROGRESS"
     job.compilation_end_time = None  # absent from DescribeCompilationJob until the job ends
     job.model_artifacts, job.model_digests, job.derived_information = {}, {}, {}
@@ -176,7 +178,7 @@ def _run(job: Any, stop: threading.Event) -> None:
     except Exception as exc:  # noqa: BLE001 - the server must survive any job
         log.exception("compilation job %s crashed", name)
         status, updates = "FAILED", {"failure_reason": f"ServerError: the local Neo failed unexpectedly "
-                                                       f"({type(exc).__name__}: {exc}); see local-aws/server.log."}
+                                                       f"({type(exc).__name__}: {exc}); see {STATE_DIR_NAME}/server.log."}
     with _lock:
         if stop.is_set():  # a stop that raced the last phase wins: discard the result
             status, updates = "STOPPED", {}
@@ -228,10 +230,10 @@ def validate_request(input_config: dict, output_config: dict) -> dict[str, Any]:
     framework = input_config.get("Framework", "")
     if framework != "PYTORCH":
         raise _input_error(f"Framework '{framework}' is not supported by the local Neo: use PYTORCH.")
-    version = input_config.get("FrameworkVersion") or DEFAULT_FRAMEWORK_VERSION
-    if version not in FRAMEWORK_VERSIONS:
+    version = input_config.get("FrameworkVersion") or DEFAULT_PYTORCH_VERSION
+    if version not in NEO_PYTORCH_VERSIONS:
         raise _input_error(f"FrameworkVersion '{version}' is not supported for PYTORCH: "
-                           f"use one of {', '.join(FRAMEWORK_VERSIONS)}.")
+                           f"use one of {', '.join(NEO_PYTORCH_VERSIONS)}.")
     return {"shapes": parse_data_input_config(input_config.get("DataInputConfig")),
             "target": target_name(output_config), "framework_version": version,
             "precision": parse_compiler_options(output_config.get("CompilerOptions"))}

@@ -1,0 +1,24 @@
+"""The local backend's vocabulary, spelled once: every module on either side uses these names.
+
+A leaf (it imports nothing from `helpers`): `helpers.local` uses it to lay out its files and
+configure its clients, and the client side uses it to read what the local backend adds (the
+gateway's timing header), without importing the emulator.
+"""
+
+from __future__ import annotations
+
+HOST = "127.0.0.1"  # every server of the local backend listens on loopback only
+STATE_DIR_NAME = "local-aws"  # <work_dir>/local-aws: run file, logs, compilation jobs, endpoints
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account for any access key
+# moto accepts any keys; these only keep boto3 from looking for real ones.
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+# The runtime gateway's own share of an invocation, in ms, on every response it sends.
+GATEWAY_MS_HEADER = "x-neo-workshop-gateway-ms"
+
+
+def dummy_credential_env() -> dict[str, str]:
+    """DUMMY_CREDENTIALS as environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."""
+    return {key.upper(): value for key, value in DUMMY_CREDENTIALS.items()}
