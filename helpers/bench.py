@@ -123,8 +123,8 @@ class Engine:
 
 
 @dataclass
-class BenchContext:
-    """The model and the artifacts engines share (traced file, ONNX export), made on first use."""
+class Workbench:
+    """The model under test and what the engines derive from it (traced file, ONNX export), made on first use."""
 
     model: Any
     spec: ModelSpec
@@ -163,34 +163,34 @@ def _torch_runner(module: Any) -> Runner:
     return run
 
 
-def _build_eager(ctx: BenchContext, batch: int) -> dict[str, Any]:
+def _build_eager(workbench: Workbench, batch: int) -> dict[str, Any]:
     import torch
 
-    return {"run": _torch_runner(ctx.model), "runtime": f"PyTorch {torch.__version__} eager"}
+    return {"run": _torch_runner(workbench.model), "runtime": f"PyTorch {torch.__version__} eager"}
 
 
-def _build_torchscript(ctx: BenchContext, batch: int) -> dict[str, Any]:
+def _build_torchscript(workbench: Workbench, batch: int) -> dict[str, Any]:
     import torch
 
-    path = ctx.traced()
+    path = workbench.traced()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         module = torch.jit.load(str(path), map_location="cpu").eval()
     return {"run": _torch_runner(module), "runtime": f"PyTorch {torch.__version__} TorchScript"}
 
 
-def _build_neo_local(ctx: BenchContext, batch: int, precision: str = "fp32") -> dict[str, Any]:
+def _build_neo_local(workbench: Workbench, batch: int, precision: str = "fp32") -> dict[str, Any]:
     from helpers.compiler import compile_torchscript
     from helpers.runtime import load_compiled_model
 
-    if precision == "fp32" and batch in ctx.compiled_dirs:
-        return _load_precompiled(ctx.compiled_dirs[batch], batch)
-    out_dir = ctx.work_dir / f"neo-local-{precision}-b{batch}"
+    if precision == "fp32" and batch in workbench.compiled_dirs:
+        return _load_precompiled(workbench.compiled_dirs[batch], batch)
+    out_dir = workbench.work_dir / f"neo-local-{precision}-b{batch}"
     started = time.perf_counter()
-    result = compile_torchscript(ctx.traced(), {INPUT_NAME: ctx.shape(batch)}, out_dir, precision=precision)
+    result = compile_torchscript(workbench.traced(), {INPUT_NAME: workbench.shape(batch)}, out_dir, precision=precision)
     compile_s = time.perf_counter() - started
-    ctx.log(
-        f"compiled {ctx.spec.name} (batch {batch}, {precision}) with compile_torchscript in "
+    workbench.log(
+        f"compiled {workbench.spec.name} (batch {batch}, {precision}) with compile_torchscript in "
         f"{compile_s:.1f} s (convert {result.meta['convert_time_s']:.1f} s, "
         f"codegen {result.meta['codegen_time_s']:.1f} s) -> {out_dir}"
     )
@@ -221,11 +221,11 @@ def _load_precompiled(directory: Path, batch: int) -> dict[str, Any]:
     }
 
 
-def _build_neo_local_bf16(ctx: BenchContext, batch: int) -> dict[str, Any]:
-    return _build_neo_local(ctx, batch, precision="bf16")
+def _build_neo_local_bf16(workbench: Workbench, batch: int) -> dict[str, Any]:
+    return _build_neo_local(workbench, batch, precision="bf16")
 
 
-def _build_torch_compile(ctx: BenchContext, batch: int) -> dict[str, Any]:
+def _build_torch_compile(workbench: Workbench, batch: int) -> dict[str, Any]:
     """torch.compile (inductor, C++ codegen on CPU), frozen weights, one static graph per batch.
 
     dynamic=False: without it the second batch size makes dynamo recompile a shape-generic graph,
@@ -234,24 +234,24 @@ def _build_torch_compile(ctx: BenchContext, batch: int) -> dict[str, Any]:
     import torch
     import torch._inductor.config as inductor_config
 
-    if "torch.compile" not in ctx.cache:
-        ctx.cache["torch.compile"] = torch.compile(ctx.model, dynamic=False)
-    compiled = ctx.cache["torch.compile"]
-    example = torch.zeros(ctx.shape(batch))
+    if "torch.compile" not in workbench.cache:
+        workbench.cache["torch.compile"] = torch.compile(workbench.model, dynamic=False)
+    compiled = workbench.cache["torch.compile"]
+    example = torch.zeros(workbench.shape(batch))
     started = time.perf_counter()
     with inductor_config.patch(freezing=True), torch.inference_mode():
         compiled(example)  # the first call compiles (dynamo trace + inductor C++ build)
     compile_s = time.perf_counter() - started
-    ctx.log(f"torch.compile (batch {batch}) compiled in {compile_s:.1f} s")
+    workbench.log(f"torch.compile (batch {batch}) compiled in {compile_s:.1f} s")
     return {"run": _torch_runner(compiled), "runtime": f"PyTorch {torch.__version__} inductor", "compile_s": compile_s}
 
 
-def _export_onnx(ctx: BenchContext) -> tuple[Path, float, str]:
+def _export_onnx(workbench: Workbench) -> tuple[Path, float, str]:
     """ONNX with a dynamic batch axis: the legacy exporter first (fast), then the dynamo one."""
     import torch
 
-    path = ctx.work_dir / "model.onnx"
-    example = torch.zeros(ctx.spec.input_shape)
+    path = workbench.work_dir / "model.onnx"
+    example = torch.zeros(workbench.spec.input_shape)
     axes = {INPUT_NAME: {0: "batch"}, "output0": {0: "batch"}}
     errors = []
     for dynamo in (False, True):
@@ -260,7 +260,7 @@ def _export_onnx(ctx: BenchContext) -> tuple[Path, float, str]:
             with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
                 warnings.simplefilter("ignore")
                 torch.onnx.export(
-                    ctx.model, (example,), str(path), dynamo=dynamo, input_names=[INPUT_NAME],
+                    workbench.model, (example,), str(path), dynamo=dynamo, input_names=[INPUT_NAME],
                     output_names=["output0"], dynamic_axes=axes,
                 )
         except Exception as exc:  # noqa: BLE001 - try the other exporter, report both if all fail
@@ -271,18 +271,18 @@ def _export_onnx(ctx: BenchContext) -> tuple[Path, float, str]:
     raise RuntimeError(f"ONNX export failed ({'; '.join(errors)})")
 
 
-def _build_onnxruntime(ctx: BenchContext, batch: int) -> dict[str, Any]:
+def _build_onnxruntime(workbench: Workbench, batch: int) -> dict[str, Any]:
     import onnxruntime as ort
 
     export_s = None  # only the first batch pays for the export: one session serves every batch
-    if "onnx" not in ctx.cache:
-        path, export_s, exporter = _export_onnx(ctx)
-        ctx.log(f"exported ONNX ({exporter} exporter) in {export_s:.1f} s")
+    if "onnx" not in workbench.cache:
+        path, export_s, exporter = _export_onnx(workbench)
+        workbench.log(f"exported ONNX ({exporter} exporter) in {export_s:.1f} s")
         options = ort.SessionOptions()
         options.intra_op_num_threads = physical_cores()
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        ctx.cache["onnx"] = (session, exporter)
-    session, exporter = ctx.cache["onnx"]
+        workbench.cache["onnx"] = (session, exporter)
+    session, exporter = workbench.cache["onnx"]
     input_name = session.get_inputs()[0].name
     return {
         "run": lambda x: session.run(None, {input_name: x})[0],
@@ -292,7 +292,7 @@ def _build_onnxruntime(ctx: BenchContext, batch: int) -> dict[str, Any]:
     }
 
 
-def _build_openvino_default(ctx: BenchContext, batch: int) -> dict[str, Any]:
+def _build_openvino_default(workbench: Workbench, batch: int) -> dict[str, Any]:
     """OpenVINO out of the box: same traced file and static shape as the local Neo, no hints.
 
     The only difference from neo-local is then the runtime configuration, which is the point.
@@ -300,7 +300,7 @@ def _build_openvino_default(ctx: BenchContext, batch: int) -> dict[str, Any]:
     import openvino as ov
 
     started = time.perf_counter()
-    model = ov.convert_model(str(ctx.traced()), input=[ov.PartialShape(ctx.shape(batch))])
+    model = ov.convert_model(str(workbench.traced()), input=[ov.PartialShape(workbench.shape(batch))])
     compiled = ov.Core().compile_model(model, "CPU")
     compile_s = time.perf_counter() - started
     request = compiled.create_infer_request()
@@ -315,7 +315,7 @@ def _build_openvino_default(ctx: BenchContext, batch: int) -> dict[str, Any]:
     }
 
 
-BUILDERS: dict[str, tuple[str, Callable[[BenchContext, int], dict[str, Any]]]] = {
+BUILDERS: dict[str, tuple[str, Callable[[Workbench, int], dict[str, Any]]]] = {
     "eager": ("fp32", _build_eager),
     "torchscript": ("fp32", _build_torchscript),
     "neo-local": ("fp32", _build_neo_local),
@@ -327,16 +327,16 @@ BUILDERS: dict[str, tuple[str, Callable[[BenchContext, int], dict[str, Any]]]] =
 DISPLAY_NAMES = {"neo-local-bf16": "neo-local"}
 
 
-def build_engine(name: str, ctx: BenchContext, batch: int) -> Engine:
+def build_engine(name: str, workbench: Workbench, batch: int) -> Engine:
     """Set one engine up for one batch size; a failure becomes a skipped engine with its reason."""
     precision, builder = BUILDERS[name]
     engine = Engine(name=DISPLAY_NAMES.get(name, name), precision=precision, batch=batch)
     started = time.perf_counter()
     try:
-        built = builder(ctx, batch)
+        built = builder(workbench, batch)
     except Exception as exc:  # noqa: BLE001 - e.g. torch.compile without a C++ compiler
         engine.skipped = f"{type(exc).__name__}: {_first_line(exc)}"
-        ctx.log(f"{engine.label} (batch {batch}) skipped: {engine.skipped}")
+        workbench.log(f"{engine.label} (batch {batch}) skipped: {engine.skipped}")
         return engine
     engine.setup_s = time.perf_counter() - started
     engine.run, engine.runtime = built["run"], built["runtime"]
@@ -542,7 +542,7 @@ def run_benchmark(
 
         work_dir = default_work_dir() / "bench"
     work_dir.mkdir(parents=True, exist_ok=True)
-    ctx = BenchContext(
+    workbench = Workbench(
         model=model.eval(), spec=spec, work_dir=work_dir, log=log, traced_file=traced_file,
         compiled_dirs={int(b): Path(d) for b, d in (compiled_dirs or {}).items()},
     )
@@ -553,7 +553,7 @@ def run_benchmark(
     competition: dict[int, float] = {}
     for batch in batches:
         chunks = accuracy_chunks(images, batch)
-        built = [build_engine(name, ctx, batch) for name in names]
+        built = [build_engine(name, workbench, batch) for name in names]
         log(f"timing batch {batch}: {len(built)} engines x ({warmup} warm-up + {repeats} timed runs)")
         with CpuCompetition() as meter:
             samples[str(batch)] = time_engines(
@@ -589,8 +589,8 @@ def run_benchmark(
         "warmup": warmup,
         "interleaved": interleave,
         "images": [p.name for p in sample_images()],
-        "trace_s": round(ctx.trace_s, 3),
-        "compiled_dirs": {str(b): str(d) for b, d in ctx.compiled_dirs.items()},
+        "trace_s": round(workbench.trace_s, 3),
+        "compiled_dirs": {str(b): str(d) for b, d in workbench.compiled_dirs.items()},
         "torch_threads": _torch_threads(),
         "block": block if interleave else repeats,
         "settle_ms": settle_ms if interleave else 0,

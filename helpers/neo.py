@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.packaging import read_archive_config
+from helpers.polling import wait_until
 from helpers.sagemaker_facts import COMPILATION_TERMINAL_STATUSES, NEO_PYTORCH_VERSIONS
 
 
@@ -52,18 +53,16 @@ def wait_for_compilation(sm: Any, job_name: str, *, poll_s: float = 2.0, timeout
     """
     from tqdm import tqdm
 
-    started = time.monotonic()
+    started, seen = time.monotonic(), ["starting"]
     with tqdm(total=None, bar_format="{desc}", desc=f"{job_name}: starting") as bar:
-        while True:
+        def finished() -> dict[str, Any] | None:
             job = sm.describe_compilation_job(CompilationJobName=job_name)
-            status = job["CompilationJobStatus"]
-            elapsed = time.monotonic() - started
-            bar.set_description_str(f"{job_name}: {status} ({elapsed:4.0f} s)")
-            if status in COMPILATION_TERMINAL_STATUSES:
-                return job
-            if elapsed > timeout_s:
-                raise TimeoutError(f"{job_name} still {status} after {timeout_s:.0f} s: stop it with stop_compilation_job.")
-            time.sleep(poll_s)
+            seen.append(job["CompilationJobStatus"])
+            bar.set_description_str(f"{job_name}: {seen[-1]} ({time.monotonic() - started:4.0f} s)")
+            return job if seen[-1] in COMPILATION_TERMINAL_STATUSES else None
+
+        return wait_until(finished, timeout_s=timeout_s, interval_s=poll_s, timeout_message=lambda: (
+            f"{job_name} still {seen[-1]} after {timeout_s:.0f} s: stop it with stop_compilation_job."))
 
 
 def failure_summary(job: dict[str, Any]) -> str:

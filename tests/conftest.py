@@ -56,3 +56,24 @@ def local_backend(tmp_path_factory) -> Iterator[object]:
         yield info
     finally:
         control.stop(work)
+
+
+@pytest.fixture
+def mock_aws_server(tmp_path, monkeypatch) -> Iterator[object]:
+    """The local backend as its services see it (a RunInfo), but with boto3 clients served by
+    moto's `mock_aws` in this process: for service tests that need no backend process."""
+    from moto import mock_aws
+
+    from helpers.local.run_file import RunInfo
+    from helpers.local_names import dummy_credential_env
+
+    class MockedServer(RunInfo):
+        def boto3_client(self, service: str) -> object:
+            import boto3
+
+            return boto3.session.Session(region_name=self.region).client(service)
+
+    for key, value in dummy_credential_env().items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        yield MockedServer(pid=0, endpoint_url="", runtime_url="", work_dir=str(tmp_path))

@@ -24,6 +24,7 @@ from helpers.bench import (
     time_endpoint,
     time_engines,
 )
+from helpers.local_names import GATEWAY_MS_HEADER
 
 REQUIRED_KEYS = {
     "engine", "precision", "batch", "median_ms", "p90_ms", "p99_ms", "speedup_vs_eager",
@@ -165,7 +166,7 @@ class FakeRuntimeClient:
         self.calls.append(kwargs)
         headers = {"content-type": "application/json"}
         if self.gateway_header:
-            headers["x-neo-workshop-gateway-ms"] = "1.25"
+            headers[GATEWAY_MS_HEADER] = "1.25"
         return {"Body": io.BytesIO(b"{}"), "ResponseMetadata": {"HTTPHeaders": headers}}
 
 
@@ -209,7 +210,7 @@ def tiny_model():
 def test_smoke_run_produces_well_formed_rows(tiny_model, tmp_path, monkeypatch):
     model, spec = tiny_model
 
-    def broken(ctx, batch):
+    def broken(workbench, batch):
         raise RuntimeError("no C++ compiler found\nlong trace")
 
     monkeypatch.setitem(bench.BUILDERS, "torch.compile", ("fp32", broken))

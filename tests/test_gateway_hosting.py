@@ -28,8 +28,10 @@ from PIL import Image
 
 from helpers.container.inference import preprocess_image
 from helpers.local.model_server import MAX_BODY_BYTES
+from helpers.local_names import DUMMY_CREDENTIALS, GATEWAY_MS_HEADER, STATE_DIR_NAME
 from helpers.packaging import add_code_dir, read_archive_config
 from helpers.paths import DATA_DIR
+from helpers.polling import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -48,13 +50,12 @@ class Aws:
 
     @property
     def endpoints_dir(self) -> Path:
-        return Path(self.info.work_dir) / "local-aws" / "endpoints"
+        return Path(self.info.work_dir) / STATE_DIR_NAME / "endpoints"
 
 
 @pytest.fixture(scope="module")
 def aws(local_backend) -> Aws:
-    credentials = {"region_name": local_backend.region, "aws_access_key_id": "testing",
-                   "aws_secret_access_key": "testing"}
+    credentials = {"region_name": local_backend.region, **DUMMY_CREDENTIALS}
     control_plane = {"endpoint_url": local_backend.endpoint_url, **credentials}
     clients = Aws(
         info=local_backend,
@@ -94,14 +95,14 @@ def create_endpoint(aws: Aws, name: str, model_data_url: str) -> None:
 def wait_endpoint(aws: Aws, name: str) -> tuple[list[str], dict]:
     """Poll DescribeEndpoint until it leaves Creating; return every status seen and the last answer."""
     statuses: list[str] = []
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
+
+    def created() -> dict | None:
         described = aws.sm.describe_endpoint(EndpointName=name)
         statuses.append(described["EndpointStatus"])
-        if statuses[-1] != "Creating":
-            return statuses, described
-        time.sleep(0.25)
-    pytest.fail(f"endpoint {name} still Creating after {WAIT_S} s")
+        return described if statuses[-1] != "Creating" else None
+
+    return statuses, wait_until(created, timeout_s=WAIT_S, interval_s=0.25,
+                                timeout_message=f"endpoint {name} still Creating after {WAIT_S} s")
 
 
 def deploy(aws: Aws, name: str, model_data_url: str) -> tuple[list[str], dict]:
@@ -169,7 +170,7 @@ def test_jpeg_round_trip_gives_the_cat(aws, endpoint):
     assert response["ContentType"] == "application/json"
     assert response["InvokedProductionVariant"] == "AllTraffic"
     headers = response["ResponseMetadata"]["HTTPHeaders"]
-    assert float(headers["x-neo-workshop-gateway-ms"]) >= 0
+    assert float(headers[GATEWAY_MS_HEADER]) >= 0
     assert response["ResponseMetadata"]["RequestId"]
     assert is_cat(top1(response))
 
@@ -333,25 +334,10 @@ def test_model_data_that_is_not_a_tarball_fails(aws):
 
 
 # --------------------------------------------------------------------------- in-process
-class MockedContext:
-    """Hosting's context with boto3 clients served by mock_aws (no backend process needed)."""
-
-    def __init__(self, work_dir: Path) -> None:
-        self.work_dir, self.endpoint_url = work_dir, ""
-        self.region, self.account_id = "us-east-1", "123456789012"
-
-    def boto3_client(self, service: str) -> Any:
-        return boto3.session.Session(region_name=self.region).client(service)
-
-
-def test_a_server_that_never_gets_healthy_fails_after_the_timeout(tmp_path, monkeypatch):
+def test_a_server_that_never_gets_healthy_fails_after_the_timeout(mock_aws_server):
     """model_fn that never returns: Failed after the start-up timeout, and the process is stopped."""
-    from moto import mock_aws
+    from helpers.local.hosting_service import HostingService
 
-    from helpers.local import hosting
-
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
     script = b"import time\ndef model_fn(model_dir):\n    while True:\n        time.sleep(1)\n" + b"".join(
         f"def {name}(*args):\n    pass\n".encode() for name in ("input_fn", "predict_fn", "output_fn"))
     buffer = io.BytesIO()
@@ -359,19 +345,17 @@ def test_a_server_that_never_gets_healthy_fails_after_the_timeout(tmp_path, monk
         info = tarfile.TarInfo("code/inference.py")
         info.size = len(script)
         tar.addfile(info, io.BytesIO(script))
-    with mock_aws():
-        registry = hosting.install(MockedContext(tmp_path))
-        registry.startup_timeout_s = 3
-        try:
-            s3 = boto3.client("s3", region_name="us-east-1")
-            s3.create_bucket(Bucket=BUCKET)
-            s3.put_object(Bucket=BUCKET, Key="stuck.tar.gz", Body=buffer.getvalue())
-            aws = Aws(info=None, s3=s3, sm=boto3.client("sagemaker", region_name="us-east-1"), runtime=None)
-            create_endpoint(aws, "hosting-stuck", f"s3://{BUCKET}/stuck.tar.gz")
-            statuses, described = wait_endpoint(aws, "hosting-stuck")
-            assert statuses[0] == "Creating" and statuses[-1] == "Failed"
-            assert "did not pass the /ping health check within 3 s" in described["FailureReason"]
-            assert "loading model" in described["FailureReason"]  # the log's last lines
-            assert registry.running() == [] and registry.lookup("hosting-stuck") is None
-        finally:
-            hosting.uninstall()
+    hosting = HostingService(mock_aws_server, startup_timeout_s=3).install()
+    try:
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="stuck.tar.gz", Body=buffer.getvalue())
+        aws = Aws(info=None, s3=s3, sm=boto3.client("sagemaker", region_name="us-east-1"), runtime=None)
+        create_endpoint(aws, "hosting-stuck", f"s3://{BUCKET}/stuck.tar.gz")
+        statuses, described = wait_endpoint(aws, "hosting-stuck")
+        assert statuses[0] == "Creating" and statuses[-1] == "Failed"
+        assert "did not pass the /ping health check within 3 s" in described["FailureReason"]
+        assert "loading model" in described["FailureReason"]  # the log's last lines
+        assert hosting.running() == [] and hosting.lookup("hosting-stuck") is None
+    finally:
+        hosting.uninstall()

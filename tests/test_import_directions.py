@@ -20,7 +20,7 @@ import pytest
 from helpers.paths import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "helpers"
-LEAVES = {"helpers.paths", "helpers.sagemaker_facts", "helpers.local_names",
+LEAVES = {"helpers.paths", "helpers.sagemaker_facts", "helpers.local_names", "helpers.polling",
           "helpers.container.inference"}
 SHARED = LEAVES | {"helpers.models", "helpers.images", "helpers.tracing", "helpers.packaging",
                    "helpers.machine", "helpers.compiler", "helpers.runtime"}

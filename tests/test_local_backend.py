@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from helpers.local import control
+from helpers.local_names import STATE_DIR_NAME
 from helpers.paths import REPO_ROOT, WORK_DIR_ENV
 
 pytestmark = pytest.mark.slow
@@ -48,13 +49,13 @@ def test_start_is_idempotent(backend) -> None:
 
 def test_run_file_records_the_server(backend) -> None:
     work, info = backend
-    recorded = json.loads((work / "local-aws" / "server.json").read_text())
+    recorded = json.loads((work / STATE_DIR_NAME / "server.json").read_text())
     assert recorded == {
         "pid": info.pid, "endpoint_url": info.endpoint_url, "runtime_url": info.runtime_url,
         "region": "us-east-1", "account_id": "123456789012", "work_dir": str(work.resolve()),
         "started_at": info.started_at,
     }
-    assert f"pid {info.pid}" in (work / "local-aws" / "server.log").read_text()
+    assert f"pid {info.pid}" in (work / STATE_DIR_NAME / "server.log").read_text()
 
 
 def test_env_vars(backend) -> None:
@@ -115,7 +116,7 @@ def test_runtime_gateway_answers_http(backend) -> None:
 
 def test_stale_run_file_is_replaced_and_stop_leaves_nothing(tmp_path) -> None:
     """A run file whose pid is not our server (here: this test process) is stale, not running."""
-    state = tmp_path / "local-aws"
+    state = tmp_path / STATE_DIR_NAME
     state.mkdir()
     stale = control.RunInfo(pid=os.getpid(), endpoint_url="http://127.0.0.1:9", runtime_url="http://127.0.0.1:9",
                             work_dir=str(tmp_path))
@@ -140,11 +141,11 @@ def test_stale_run_file_is_replaced_and_stop_leaves_nothing(tmp_path) -> None:
 
 
 def test_corrupt_run_file_is_treated_as_not_running(tmp_path) -> None:
-    (tmp_path / "local-aws").mkdir()
-    (tmp_path / "local-aws" / "server.json").write_text("{not json")
+    (tmp_path / STATE_DIR_NAME).mkdir()
+    (tmp_path / STATE_DIR_NAME / "server.json").write_text("{not json")
     assert control.status(tmp_path) is None
     assert control.stop(tmp_path) is False
-    assert not (tmp_path / "local-aws" / "server.json").exists()
+    assert not (tmp_path / STATE_DIR_NAME / "server.json").exists()
 
 
 def test_start_failure_reports_the_log(tmp_path, monkeypatch) -> None:
@@ -153,7 +154,7 @@ def test_start_failure_reports_the_log(tmp_path, monkeypatch) -> None:
     with pytest.raises(RuntimeError, match="exited during start-up") as error:
         control.start(tmp_path, timeout=60)
     assert "no_such_server_module" in str(error.value)
-    assert not (tmp_path / "local-aws" / "server.json").exists()
+    assert not (tmp_path / STATE_DIR_NAME / "server.json").exists()
 
 
 def test_stop_when_nothing_runs(tmp_path) -> None:

@@ -17,13 +17,15 @@ from pathlib import Path
 import pytest
 
 from helpers.local import control
+from helpers.local_names import DUMMY_CREDENTIALS, STATE_DIR_NAME
 from helpers.packaging import add_code_dir, list_archive
+from helpers.polling import wait_until
+from helpers.sagemaker_facts import COMPILATION_TERMINAL_STATUSES
 
 pytestmark = pytest.mark.slow
 
 ROLE = "arn:aws:iam::123456789012:role/neo-tests"
 SHAPE = '{"input0": [1, 3, 224, 224]}'
-TERMINAL = ("COMPLETED", "FAILED", "STOPPED")
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -32,8 +34,7 @@ def clients(local_backend):
     """(sagemaker, s3) clients for the session's backend, built explicitly (no env vars)."""
     import boto3
 
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                    region_name=local_backend.region)
+    session = boto3.session.Session(region_name=local_backend.region, **DUMMY_CREDENTIALS)
     return (session.client("sagemaker", endpoint_url=local_backend.endpoint_url),
             session.client("s3", endpoint_url=local_backend.endpoint_url))
 
@@ -108,12 +109,11 @@ def submit(sm, bucket: str, uri: str, *, shapes: str | None = SHAPE, framework: 
 
 def wait_for(sm, name: str, timeout: float = 180) -> dict:
     """Poll DescribeCompilationJob until a terminal status (bounded; no timing assertions)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def finished() -> dict | None:
         job = sm.describe_compilation_job(CompilationJobName=name)
-        if job["CompilationJobStatus"] in TERMINAL or time.monotonic() > deadline:
-            return job
-        time.sleep(0.25)
+        return job if job["CompilationJobStatus"] in COMPILATION_TERMINAL_STATUSES else None
+
+    return wait_until(finished, timeout_s=timeout, interval_s=0.25)
 
 
 def assert_failed(job: dict, *fragments: str, backend: control.RunInfo) -> None:
@@ -248,7 +248,7 @@ def test_unsafe_archive_member_is_refused(clients, bucket, local_backend, tiny_m
 def test_stop_mid_compile(clients, bucket, model_uri, local_backend) -> None:
     sm, s3 = clients
     name = submit(sm, bucket, model_uri)
-    extracted = Path(local_backend.work_dir) / "local-aws" / "compilation" / name / "input" / "model.pth"
+    extracted = Path(local_backend.work_dir) / STATE_DIR_NAME / "compilation" / name / "input" / "model.pth"
     deadline = time.monotonic() + 60
     while not extracted.exists() and time.monotonic() < deadline:  # past download: loading/compiling
         time.sleep(0.05)

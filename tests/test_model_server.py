@@ -26,9 +26,9 @@ from PIL import Image
 
 from helpers.container.inference import preprocess_image
 from helpers.local import model_server
-from helpers.local.context import free_port
+from helpers.local.processes import free_port, stop_process
 from helpers.packaging import safe_extract
-from helpers.paths import DATA_DIR
+from helpers.paths import DATA_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +85,7 @@ def start_server(model_dir: Path, log: Path, until: int | None = 200) -> Server:
         if process.poll() is not None:
             pytest.fail(f"model server exited with {process.returncode}:\n{log.read_text()}")
         time.sleep(0.05)
-    model_server.stop(process)
+    stop_process(process)
     pytest.fail(f"model server did not answer /ping {until} in time:\n{log.read_text()}")
 
 
@@ -107,7 +107,7 @@ def wait_gone(pid: int, timeout: float) -> bool:
 
 
 def stop_and_check_gone(server: Server) -> None:
-    model_server.stop(server.process)
+    stop_process(server.process)
     assert server.process.returncode is not None
     assert is_gone(server.process.pid)
 
@@ -260,7 +260,7 @@ def test_model_dir_without_model_exits_with_a_clear_error(model_dir, tmp_path):
     try:
         assert process.wait(START_TIMEOUT_S) == model_server.EXIT_MODEL_LOAD_FAILED
     finally:
-        model_server.stop(process)
+        stop_process(process)
     output = log.read_text()
     assert "loading the model failed" in output
     assert "No model artifact" in output and "model.pth" in output
@@ -335,7 +335,7 @@ def start_server_wait(server: Server, status: int) -> Server:
 def test_missing_environment_exits_2(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "helpers.local.model_server"],
-        env={"PATH": "", "PYTHONPATH": str(model_server.REPO_ROOT)},
+        env={"PATH": "", "PYTHONPATH": str(REPO_ROOT)},
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == model_server.EXIT_BAD_CONFIG
@@ -349,7 +349,7 @@ def test_missing_entry_script_exits_with_its_name(tmp_path):
     try:
         assert process.wait(60) == model_server.EXIT_MODEL_LOAD_FAILED
     finally:
-        model_server.stop(process)
+        stop_process(process)
     assert "inference.py not found" in log.read_text()
 
 
@@ -360,14 +360,14 @@ def test_server_exits_when_its_parent_is_killed(toy_dir, tmp_path):
         import time
         from pathlib import Path
         from helpers.local import model_server
-        from helpers.local.context import free_port
+        from helpers.local.processes import free_port
         p = model_server.launch(Path({str(toy_dir)!r}), free_port(), Path({str(tmp_path / "orphan.log")!r}))
         print(p.pid, flush=True)
         time.sleep(120)
         """
     )
     parent = subprocess.Popen(
-        [sys.executable, "-c", launcher], stdout=subprocess.PIPE, text=True, cwd=model_server.REPO_ROOT
+        [sys.executable, "-c", launcher], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT
     )
     try:
         child = int(parent.stdout.readline())

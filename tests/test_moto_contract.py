@@ -1,23 +1,27 @@
-"""The moto internals the local backend patches still look the way the hooks expect.
+"""The moto internals the local backend patches still look the way its services expect.
 
-The local Neo (and local hosting) are monkey-patches on moto's private classes, so a moto
-upgrade can break them silently: jobs would be COMPLETED at once with nothing compiled. These
-tests fail first, each with a message saying which hook to re-check. They read
-`helpers.local.neo.MOTO_INTERNALS`, the hook's own list of what it touches.
-Hosting's checks go in their own section below.
+The compilation service (the local Neo) and the hosting service are patches on moto's private
+classes, so a moto upgrade can break them silently: jobs would be COMPLETED at once with nothing
+compiled, endpoints InService with no server behind them. These tests fail first, each with a
+message saying which service to re-check. They read each service's own `MOTO_INTERNALS` (what it
+touches) and exercise `moto_patch`, the one mechanism both use to install and uninstall.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 
 import pytest
 
-from helpers.local import neo
+from helpers.local import compilation_service, hosting_service, moto_patch
+from helpers.local.run_file import RunInfo
+from helpers.local_names import DEFAULT_ACCOUNT_ID as ACCOUNT
+from helpers.local_names import DEFAULT_REGION as REGION
 
-RECHECK = "re-check helpers/local/neo.py against moto's sources (see MOTO_INTERNALS there)"
-ACCOUNT, REGION = "123456789012", "us-east-1"
+SERVICES = [compilation_service, hosting_service]
+RECHECK = "re-check helpers/local/compilation_service.py against moto's sources (see MOTO_INTERNALS there)"
 
 
 def _resolve(dotted: str) -> object:
@@ -42,15 +46,31 @@ def _unwrapped(function: object) -> object:
 def test_moto_version_is_the_one_the_hooks_were_written_for() -> None:
     import moto
 
-    assert moto.__version__ == neo.MOTO_VERSION, (
-        f"moto {moto.__version__} is installed but the local Neo hooks were written against "
-        f"moto {neo.MOTO_VERSION}: {RECHECK}, then update MOTO_VERSION and the pin in pyproject.toml."
+    assert moto.__version__ == moto_patch.MOTO_VERSION, (
+        f"moto {moto.__version__} is installed but the local services were written against "
+        f"moto {moto_patch.MOTO_VERSION}: re-check helpers/local/compilation_service.py and "
+        "hosting_service.py (MOTO_INTERNALS), then update MOTO_VERSION and the pin in pyproject.toml."
     )
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda m: m.__name__.rsplit(".", 1)[1])
+def test_every_listed_internal_resolves(service) -> None:
+    for dotted in service.MOTO_INTERNALS:
+        assert _resolve(dotted) is not None, f"{dotted}: re-check {service.__file__} (MOTO_INTERNALS)"
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda m: m.__name__.rsplit(".", 1)[1])
+def test_listed_modules_export_the_names_used(service) -> None:
+    for dotted, names in service.MOTO_INTERNALS.items():
+        target = _resolve(dotted)
+        if isinstance(target, type(importlib)):  # a module: these names are imported from it
+            for name in names:
+                assert hasattr(target, name), f"{dotted}.{name} is gone: re-check {service.__file__}"
 
 
 def test_create_compilation_job_signature() -> None:
     name = "moto.sagemaker.models.SageMakerModelBackend.create_compilation_job"
-    expected = neo.MOTO_INTERNALS[name]
+    expected = compilation_service.MOTO_INTERNALS[name]
     params = list(inspect.signature(_unwrapped(_resolve(name))).parameters)
     assert params[0] == "self"
     assert sorted(params[1:]) == sorted(expected), f"{name} now takes {params[1:]}, not {list(expected)}: {RECHECK}"
@@ -85,14 +105,14 @@ def moto_job():
 
 def test_backend_attributes(moto_job) -> None:
     backend, _ = moto_job
-    for attribute in neo.MOTO_INTERNALS["moto.sagemaker.models.SageMakerModelBackend"]:
+    for attribute in compilation_service.MOTO_INTERNALS["moto.sagemaker.models.SageMakerModelBackend"]:
         assert hasattr(backend, attribute), f"SageMakerModelBackend has no '{attribute}' any more: {RECHECK}"
     assert isinstance(backend.compilation_jobs, dict)
 
 
 def test_compilation_job_attributes(moto_job) -> None:
     _, job = moto_job
-    for attribute in neo.MOTO_INTERNALS["moto.sagemaker.models.CompilationJob"]:
+    for attribute in compilation_service.MOTO_INTERNALS["moto.sagemaker.models.CompilationJob"]:
         assert hasattr(job, attribute), f"CompilationJob has no '{attribute}' any more: {RECHECK}"
     assert job.compilation_job_status == "COMPLETED", "moto no longer fakes instant completion: " + RECHECK
 
@@ -116,18 +136,12 @@ def test_response_dispatch_finds_added_methods() -> None:
     assert camelcase_to_underscores("StopCompilationJob") == "stop_compilation_job", RECHECK
     call_action = inspect.getsource(_resolve("moto.core.responses.BaseResponse.call_action"))
     assert "camelcase_to_underscores" in call_action and "method_names_from_class" in call_action, RECHECK
-    own = getattr(SageMakerResponse, "stop_compilation_job", neo._response_stop)
-    assert own is neo._response_stop, "moto now implements StopCompilationJob: drop the local one or re-check it."
-    assert "stop_compilation_job" not in method_names_from_class(SageMakerResponse) or own is neo._response_stop
-    for member in neo.MOTO_INTERNALS["moto.sagemaker.responses.SageMakerResponse"]:
+    action = compilation_service._stop_compilation_job_action
+    own = getattr(SageMakerResponse, "stop_compilation_job", action)
+    assert own is action, "moto now implements StopCompilationJob: drop the local one or re-check it."
+    assert "stop_compilation_job" not in method_names_from_class(SageMakerResponse) or own is action
+    for member in compilation_service.MOTO_INTERNALS["moto.sagemaker.responses.SageMakerResponse"]:
         assert hasattr(SageMakerResponse, member), f"SageMakerResponse has no '{member}': {RECHECK}"
-
-
-@pytest.mark.parametrize("module", ["moto.core.responses", "moto.core.utils", "moto.sagemaker.exceptions"])
-def test_imported_names_exist(module: str) -> None:
-    imported = importlib.import_module(module)
-    for name in neo.MOTO_INTERNALS[module]:
-        assert hasattr(imported, name), f"{module}.{name} is gone: {RECHECK}"
 
 
 def test_exceptions_take_a_message_keyword() -> None:
@@ -137,44 +151,44 @@ def test_exceptions_take_a_message_keyword() -> None:
     assert ValidationError(message="x").code == "ValidationException", RECHECK
 
 
-def test_every_listed_internal_resolves() -> None:
-    for dotted in neo.MOTO_INTERNALS:
-        assert _resolve(dotted) is not None, f"{dotted}: {RECHECK}"
+def _server(work_dir) -> RunInfo:
+    return RunInfo(pid=0, endpoint_url="http://127.0.0.1:1", runtime_url="", work_dir=str(work_dir))
 
 
-def test_install_is_idempotent_and_uninstall_restores_moto(tmp_path) -> None:
-    """install() wraps create_compilation_job once; uninstall() leaves moto as it found it."""
+def test_install_replaces_and_uninstall_restores_moto(tmp_path) -> None:
+    """install() wraps create_compilation_job once, even twice in a row; uninstall() leaves moto as it was."""
     from moto.core.utils import method_names_from_class
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
 
-    from helpers.local.context import LocalContext
-
     original = SageMakerModelBackend.create_compilation_job
-    ctx = LocalContext(work_dir=tmp_path, endpoint_url="http://127.0.0.1:1")
     try:
-        neo.install(ctx)
-        wrapped = SageMakerModelBackend.create_compilation_job
-        neo.install(ctx)
-        assert SageMakerModelBackend.create_compilation_job is wrapped
-        assert wrapped.__wrapped__ is original
+        compilation_service.CompilationService(_server(tmp_path)).install()
+        compilation_service.CompilationService(_server(tmp_path)).install()
+        assert SageMakerModelBackend.create_compilation_job.__wrapped__ is original, "wrapped twice"
         assert "stop_compilation_job" in method_names_from_class(SageMakerResponse)
     finally:
-        neo.uninstall()
+        compilation_service.CompilationService.uninstall()
     assert SageMakerModelBackend.create_compilation_job is original
     assert "stop_compilation_job" not in method_names_from_class(SageMakerResponse)
+    assert not hasattr(SageMakerModelBackend, "stop_compilation_job")
+
+
+def test_moto_patch_refuses_to_hide_a_method_moto_has() -> None:
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    def build(patch: moto_patch.MotoPatch) -> None:
+        patch.wrap(SageMakerModelBackend, "list_endpoints", lambda original, *a, **k: original(*a, **k))
+        patch.add(SageMakerModelBackend, "create_endpoint", lambda *a, **k: None)
+
+    listing = SageMakerModelBackend.list_endpoints
+    with pytest.raises(RuntimeError, match="moto now implements SageMakerModelBackend.create_endpoint"):
+        moto_patch.install("contract-test", build)
+    assert SageMakerModelBackend.list_endpoints is listing, "a failed install must undo what it did"
 
 
 # ----------------------------------------------------------------------------- local hosting
-# helpers/local/hosting.py adds its checks here (its own MOTO_INTERNALS-style list).
-
-HOSTING_RECHECK = "re-check helpers/local/hosting.py against moto's sources (see MOTO_INTERNALS there)"
-
-
-def _hosting():
-    from helpers.local import hosting
-
-    return hosting
+HOSTING_RECHECK = "re-check helpers/local/hosting_service.py against moto's sources (see MOTO_INTERNALS there)"
 
 
 @pytest.mark.parametrize(
@@ -183,7 +197,7 @@ def _hosting():
      "moto.sagemaker.models.SageMakerModelBackend.delete_endpoint"],
 )
 def test_hosting_wrapped_method_signatures(name: str) -> None:
-    expected = _hosting().MOTO_INTERNALS[name]
+    expected = hosting_service.MOTO_INTERNALS[name]
     params = list(inspect.signature(_unwrapped(_resolve(name))).parameters)
     assert params == ["self", *expected], f"{name} now takes {params[1:]}, not {list(expected)}: {HOSTING_RECHECK}"
 
@@ -219,106 +233,74 @@ def moto_endpoint():
 
 def test_hosting_reads_what_moto_stores(moto_endpoint) -> None:
     backend, endpoint = moto_endpoint
-    hosting = _hosting()
     for dotted in ("moto.sagemaker.models.SageMakerModelBackend", "moto.sagemaker.models.FakeEndpoint"):
         owner = backend if dotted.endswith("Backend") else endpoint
-        for attribute in hosting.MOTO_INTERNALS[dotted]:
+        for attribute in hosting_service.MOTO_INTERNALS[dotted]:
             assert hasattr(owner, attribute), f"{dotted} has no '{attribute}' any more: {HOSTING_RECHECK}"
     assert backend.endpoints["e"] is endpoint, HOSTING_RECHECK
     assert endpoint.endpoint_status == "InService", "moto no longer fakes instant InService: " + HOSTING_RECHECK
     model = backend.describe_model("m")
-    for attribute in hosting.MOTO_INTERNALS["moto.sagemaker.models.Model"]:
+    for attribute in hosting_service.MOTO_INTERNALS["moto.sagemaker.models.Model"]:
         assert hasattr(model, attribute), f"Model has no '{attribute}' any more: {HOSTING_RECHECK}"
-    variant, container = hosting.resolve_container(backend, endpoint.endpoint_config_name)
+    variant, container = hosting_service.resolve_container(backend, endpoint.endpoint_config_name)
     assert variant == "AllTraffic", HOSTING_RECHECK
     assert container["ModelDataUrl"] == "s3://bucket/model.tar.gz" and container["Environment"] == {"A": "1"}
 
 
 def test_describe_endpoint_serialises_what_hosting_sets(moto_endpoint) -> None:
     backend, endpoint = moto_endpoint
-    _hosting().set_status(endpoint, "Failed", "because")
+    hosted = hosting_service.HostedEndpoint(name="e", endpoint=endpoint, directory=Path("unused"))
+    hosted.set_status("Failed", "because")
     described = backend.describe_endpoint("e")
     assert (described["EndpointStatus"], described["FailureReason"]) == ("Failed", "because"), HOSTING_RECHECK
     assert described["LastModifiedTime"] == endpoint.last_modified_time, HOSTING_RECHECK
-    _hosting().set_status(endpoint, "InService")
+    hosted.set_status("InService")
     assert "FailureReason" not in backend.describe_endpoint("e"), HOSTING_RECHECK
 
 
-def test_hosting_listed_modules_export_names() -> None:
-    hosting = _hosting()
-    for module in ("moto.sagemaker.exceptions", "moto.core.utils"):
-        imported = importlib.import_module(module)
-        for name in hosting.MOTO_INTERNALS[module]:
-            assert hasattr(imported, name), f"{module}.{name} is gone: {HOSTING_RECHECK}"
-    for dotted in hosting.MOTO_INTERNALS:
-        assert _resolve(dotted) is not None, f"{dotted}: {HOSTING_RECHECK}"
-
-
-def test_hosting_install_is_idempotent_and_uninstall_restores_moto(tmp_path) -> None:
+def test_hosting_install_replaces_and_uninstall_restores_moto(tmp_path) -> None:
     from moto.sagemaker.models import SageMakerModelBackend
 
-    from helpers.local.context import LocalContext
-
-    hosting = _hosting()
     create, delete = SageMakerModelBackend.create_endpoint, SageMakerModelBackend.delete_endpoint
-    ctx = LocalContext(work_dir=tmp_path, endpoint_url="http://127.0.0.1:1")
+    first = hosting_service.HostingService(_server(tmp_path)).install()
+    second = hosting_service.HostingService(_server(tmp_path)).install()
     try:
-        first = hosting.install(ctx)
-        wrapped = SageMakerModelBackend.create_endpoint
-        second = hosting.install(ctx)
-        assert SageMakerModelBackend.create_endpoint is wrapped and wrapped.__wrapped__ is create
+        assert SageMakerModelBackend.create_endpoint.__wrapped__ is create, "wrapped twice"
         assert SageMakerModelBackend.delete_endpoint.__wrapped__ is delete
         assert first is not second
     finally:
-        hosting.uninstall()
+        second.uninstall()
     assert (SageMakerModelBackend.create_endpoint, SageMakerModelBackend.delete_endpoint) == (create, delete)
 
 
-class _MockedContext:
-    """A hosting context whose boto3 clients go to mock_aws (LocalContext's go to a URL)."""
-
-    def __init__(self, work_dir) -> None:
-        self.work_dir, self.endpoint_url, self.region, self.account_id = work_dir, "", REGION, ACCOUNT
-
-    def boto3_client(self, service: str):
-        import boto3
-
-        return boto3.session.Session(region_name=REGION).client(service)
-
-
-def test_hosting_patches_drive_describe_endpoint_in_process(tmp_path, monkeypatch) -> None:
+def test_hosting_patches_drive_describe_endpoint_in_process(mock_aws_server) -> None:
     """Through boto3 and moto's responses: Creating -> Failed (no model data), duplicate, delete."""
     import time
 
     import boto3
-    from moto import mock_aws
 
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    hosting = _hosting()
-    with mock_aws():
-        registry = hosting.install(_MockedContext(tmp_path))
-        try:
-            sm = boto3.client("sagemaker", region_name=REGION)
-            boto3.client("s3", region_name=REGION).create_bucket(Bucket="contract-bucket")
-            sm.create_model(ModelName="m", ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
-                            PrimaryContainer={"Image": "i", "ModelDataUrl": "s3://contract-bucket/none.tar.gz"})
-            sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
-                {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.c5.xlarge",
-                 "InitialInstanceCount": 1}])
+    hosting = hosting_service.HostingService(mock_aws_server).install()
+    try:
+        sm = boto3.client("sagemaker", region_name=REGION)
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket="contract-bucket")
+        sm.create_model(ModelName="m", ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
+                        PrimaryContainer={"Image": "i", "ModelDataUrl": "s3://contract-bucket/none.tar.gz"})
+        sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.c5.xlarge",
+             "InitialInstanceCount": 1}])
+        sm.create_endpoint(EndpointName="e", EndpointConfigName="c")
+        statuses = [sm.describe_endpoint(EndpointName="e")["EndpointStatus"]]
+        for _ in range(100):
+            if statuses[-1] != "Creating":
+                break
+            time.sleep(0.05)
+            statuses.append(sm.describe_endpoint(EndpointName="e")["EndpointStatus"])
+        assert statuses[0] == "Creating" and statuses[-1] == "Failed", statuses
+        reason = sm.describe_endpoint(EndpointName="e")["FailureReason"]
+        assert "s3://contract-bucket/none.tar.gz" in reason
+        with pytest.raises(sm.exceptions.ClientError, match="Cannot create already existing endpoint"):
             sm.create_endpoint(EndpointName="e", EndpointConfigName="c")
-            statuses = [sm.describe_endpoint(EndpointName="e")["EndpointStatus"]]
-            for _ in range(100):
-                if statuses[-1] != "Creating":
-                    break
-                time.sleep(0.05)
-                statuses.append(sm.describe_endpoint(EndpointName="e")["EndpointStatus"])
-            assert statuses[0] == "Creating" and statuses[-1] == "Failed", statuses
-            reason = sm.describe_endpoint(EndpointName="e")["FailureReason"]
-            assert "s3://contract-bucket/none.tar.gz" in reason
-            with pytest.raises(sm.exceptions.ClientError, match="Cannot create already existing endpoint"):
-                sm.create_endpoint(EndpointName="e", EndpointConfigName="c")
-            sm.delete_endpoint(EndpointName="e")
-            assert sm.list_endpoints()["Endpoints"] == [] and registry.running() == []
-        finally:
-            hosting.uninstall()
+        sm.delete_endpoint(EndpointName="e")
+        assert sm.list_endpoints()["Endpoints"] == [] and hosting.running() == []
+    finally:
+        hosting.uninstall()

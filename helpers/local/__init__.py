@@ -1,14 +1,18 @@
 """The `local` backend: SageMaker's control plane, Neo and hosting on one laptop, offline.
 
-    control       client side: start/stop/status of the backend process, its run file, env vars
-    server        the backend process: moto + our hooks on one port, the runtime gateway on another
-    context       LocalContext: what a hook knows about the server it runs in (work dir, moto URL)
-    neo           the local Neo: CreateCompilationJob really compiles (hooks into moto)
-    hosting       CreateEndpoint starts a real model server per endpoint (hooks into moto)
-    model_server  the serving container: runs code/inference.py behind SageMaker's HTTP contract
-    gateway       the SageMaker runtime (InvokeEndpoint) routed to those model servers
+    control              the client side's one entry: start/stop/status of the backend, env vars
+    run_file             RunInfo: one running backend (pid, URLs, work dir), its run file
+    server               the backend process: moto + the services on one port, the gateway on another
+    moto_patch           the one way the services change moto: named patches, undone as one
+    compilation_service  the local Neo: CreateCompilationJob really compiles, StopCompilationJob
+    compilation_steps    the local Neo's checks and steps, each failing with Neo's wording
+    hosting_service      CreateEndpoint starts a real model server per endpoint
+    model_server         the serving container: runs code/inference.py behind SageMaker's HTTP contract
+    gateway              the SageMaker runtime (InvokeEndpoint) routed to those model servers
+    processes            child environment, free ports, HTTP liveness, log tails, stopping
 
-Only `neo` and `hosting` touch moto internals; tests/test_moto_contract.py pins what they use.
-The compiler itself (`helpers.compiler`) and the facts both sides share (`helpers.sagemaker_facts`,
-`helpers.local_names`) live one level up: nothing here imports a client-side module.
+Only the two services touch moto internals (each lists them in MOTO_INTERNALS;
+tests/test_moto_contract.py pins them). The compiler (`helpers.compiler`), the facts both sides
+share (`helpers.sagemaker_facts`, `helpers.local_names`) and the polling helper
+(`helpers.polling`) live one level up: nothing here imports a client-side module.
 """

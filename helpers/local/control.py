@@ -5,88 +5,32 @@ the notebook kernel that started it, so every notebook, the CLI and the tests fi
 server through its *run file*, `<work_dir>/local-aws/server.json`, which the server writes
 last, once both of its ports answer. A run file alone proves nothing (the machine may have
 rebooted), so "running" always means: that pid is our server AND its URL answers.
+
+This is the one module of `helpers.local` the client side imports (`helpers.aws.connect`, the
+CLI, the runner, the notebooks' clean-up); tests/test_import_directions.py keeps it that way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from helpers.local.context import tail
-from helpers.local_names import (
-    DEFAULT_ACCOUNT_ID,
-    DEFAULT_REGION,
-    STATE_DIR_NAME,
-    dummy_credential_env,
-)
+from helpers.local.processes import answers, child_env, tail
+from helpers.local.run_file import RunInfo, log_file, read_run_file, run_file, state_dir
+from helpers.local_names import DEFAULT_REGION, dummy_credential_env
 from helpers.paths import REPO_ROOT
+from helpers.polling import wait_until
 
 SERVER_MODULE = "helpers.local.server"
-RUN_FILE = "server.json"
-LOG_FILE = "server.log"
+# Real AWS settings must not leak into the backend (it talks only to itself).
+AWS_VARIABLES_DROPPED = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN")
 _spawned: dict[int, subprocess.Popen] = {}
-
-
-@dataclass
-class RunInfo:
-    """One running backend, as recorded in its run file."""
-
-    pid: int
-    endpoint_url: str
-    runtime_url: str
-    region: str = DEFAULT_REGION
-    account_id: str = DEFAULT_ACCOUNT_ID
-    work_dir: str = ""
-    started_at: str = ""
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> RunInfo:
-        return cls(**json.loads(text))
-
-
-def state_dir(work_dir: Path) -> Path:
-    return Path(work_dir).resolve() / STATE_DIR_NAME
-
-
-def run_file(work_dir: Path) -> Path:
-    return state_dir(work_dir) / RUN_FILE
-
-
-def log_file(work_dir: Path) -> Path:
-    return state_dir(work_dir) / LOG_FILE
-
-
-def read_run_file(work_dir: Path) -> RunInfo | None:
-    """The recorded run, or None when there is none or it is unreadable (a crash mid-write)."""
-    try:
-        return RunInfo.from_json(run_file(work_dir).read_text())
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def answers(url: str, timeout: float = 2.0) -> bool:
-    """True when something speaks HTTP at `url`: any status counts, a refused connection does not."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def is_server_process(pid: int, work_dir: Path) -> bool:
@@ -134,16 +78,6 @@ def _start_lock(work_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _child_env() -> dict[str, str]:
-    """The server's environment: `helpers` importable, and no real AWS settings leaking in."""
-    dropped = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"  # the log shows what happened up to a crash
-    env.update(dummy_credential_env(), AWS_DEFAULT_REGION=DEFAULT_REGION)
-    return env
-
-
 def log_tail(work_dir: Path, lines: int = 20) -> str:
     return tail(log_file(work_dir), lines) or "(no log written)"
 
@@ -163,30 +97,33 @@ def start(work_dir: Path, timeout: float = 90) -> RunInfo:
             child = subprocess.Popen(
                 [sys.executable, "-m", SERVER_MODULE, "--work-dir", str(work_dir)],
                 stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT, env=_child_env(), start_new_session=True,
+                cwd=REPO_ROOT, start_new_session=True,
+                env=child_env(dummy_credential_env(), {"AWS_DEFAULT_REGION": DEFAULT_REGION},
+                              drop_prefixes=AWS_VARIABLES_DROPPED),
             )
         _spawned[child.pid] = child  # keeps the Popen (and its exit status) until stop() reaps it
         return _wait_until_up(work_dir, child, timeout)
 
 
 def _wait_until_up(work_dir: Path, child: subprocess.Popen, timeout: float) -> RunInfo:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def up() -> RunInfo | None:
         if child.poll() is not None:
             raise RuntimeError(
                 f"The local backend exited during start-up (exit code {child.returncode}). "
                 f"Last lines of {log_file(work_dir)}:\n{log_tail(work_dir)}"
             )
         info = read_run_file(work_dir)
-        if info and info.pid == child.pid and answers(info.endpoint_url):
-            return info
-        time.sleep(0.2)
-    _kill_group(child.pid)
-    child.wait(5)
-    raise RuntimeError(
-        f"The local backend did not answer within {timeout:.0f} s and was stopped. "
-        f"Last lines of {log_file(work_dir)}:\n{log_tail(work_dir)}"
-    )
+        return info if info and info.pid == child.pid and answers(info.endpoint_url) else None
+
+    try:
+        return wait_until(up, timeout_s=timeout, interval_s=0.2)
+    except TimeoutError:
+        _kill_group(child.pid)
+        child.wait(5)
+        raise RuntimeError(
+            f"The local backend did not answer within {timeout:.0f} s and was stopped. "
+            f"Last lines of {log_file(work_dir)}:\n{log_tail(work_dir)}"
+        ) from None
 
 
 def _kill_group(pid: int) -> None:

@@ -3,7 +3,7 @@
 boto3 sends `POST /endpoints/{EndpointName}/invocations` (rest-json protocol) with the body
 as the raw payload and Content-Type, Accept, X-Amzn-SageMaker-Custom-Attributes and
 X-Amzn-SageMaker-Target-Variant as headers. The gateway finds the endpoint's model server
-in the `EndpointRegistry`, forwards the bytes untouched over a kept-alive connection (one per
+in the `HostingService`, forwards the bytes untouched over a kept-alive connection (one per
 thread and server), and answers the way SageMaker does, so the notebooks' error handling is
 the one they would need on AWS:
 
@@ -33,7 +33,7 @@ from urllib.parse import unquote, urlparse
 
 from werkzeug.wrappers import Request, Response
 
-from helpers.local.hosting import EndpointRegistry
+from helpers.local.hosting_service import HostingService
 from helpers.local.model_server import MAX_BODY_BYTES, set_nodelay
 from helpers.local_names import GATEWAY_MS_HEADER
 
@@ -108,10 +108,10 @@ def not_found(name: str, account_id: str) -> Response:
     return error(400, "ValidationError", f"Endpoint {name} of account {account_id} not found.")
 
 
-def model_error(registry: EndpointRegistry, name: str, variant: str, status: int, original: str) -> Response:
+def model_error(hosting: HostingService, name: str, variant: str, status: int, original: str) -> Response:
     """424 ModelError, worded like SageMaker's, pointing at the local log file."""
     kind = "client" if 400 <= status < 500 else "server"
-    log_path = registry.log_path(name)
+    log_path = hosting.log_path(name)
     return error(
         424,
         "ModelError",
@@ -120,7 +120,7 @@ def model_error(registry: EndpointRegistry, name: str, variant: str, status: int
         OriginalStatusCode=status,
         OriginalMessage=original,
         LogStreamArn=(
-            f"arn:aws:logs:{registry.region}:{registry.account_id}:log-group:"
+            f"arn:aws:logs:{hosting.region}:{hosting.account_id}:log-group:"
             f"/aws/sagemaker/Endpoints/{name}:log-stream:{variant}/local"
         ),
     )
@@ -144,15 +144,15 @@ def forward_headers(request: Request) -> dict[str, str]:
     return headers
 
 
-def make_app(registry: EndpointRegistry) -> WSGIApp:
+def make_app(hosting: HostingService) -> WSGIApp:
     """The WSGI app server.py serves with werkzeug's threaded server on 127.0.0.1."""
     upstream = Upstream()
 
     def invoke(request: Request, name: str) -> tuple[Response, float]:
         """Route one InvokeEndpoint; returns the response and seconds spent waiting upstream."""
-        route = registry.lookup(name)
+        route = hosting.lookup(name)
         if route is None:
-            return not_found(name, registry.account_id), 0.0
+            return not_found(name, hosting.account_id), 0.0
         target = request.headers.get(TARGET_VARIANT_HEADER)
         if target and target != route.variant_name:
             message = f"The variant {target} is not found for endpoint {name}: it has {route.variant_name}."
@@ -170,12 +170,12 @@ def make_app(registry: EndpointRegistry) -> WSGIApp:
             status, headers, data = upstream.post(route.url, body, forward_headers(request))
         except (OSError, http.client.HTTPException) as exc:
             waited = time.perf_counter() - started
-            reason = f"The model server did not answer ({type(exc).__name__}: {exc}): " + registry.diagnose(name)
-            return model_error(registry, name, route.variant_name, 0, reason), waited
+            reason = f"The model server did not answer ({type(exc).__name__}: {exc}): " + hosting.diagnose(name)
+            return model_error(hosting, name, route.variant_name, 0, reason), waited
         waited = time.perf_counter() - started
         if status >= 400:
             original = data[:MAX_ORIGINAL_MESSAGE].decode("utf-8", errors="replace")
-            return model_error(registry, name, route.variant_name, status, original), waited
+            return model_error(hosting, name, route.variant_name, status, original), waited
         response = Response(data, status=200, content_type=headers.get("content-type", "application/octet-stream"))
         response.headers[VARIANT_HEADER] = route.variant_name
         if CUSTOM_ATTRIBUTES_HEADER.lower() in headers:

@@ -45,7 +45,8 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from helpers.local.context import HOST
+from helpers.local.processes import child_env
+from helpers.local_names import HOST
 
 MAX_BODY_BYTES = 20 * 1024 * 1024  # above real SageMaker's 6 MB, so big test images still fit
 DEFAULT_ACCEPT = "application/json"
@@ -241,11 +242,6 @@ def make_app(state: ModelState, settings: Settings) -> Any:
 
 
 # --------------------------------------------------------------------------- launching
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-
-
 def launch(
     model_dir: Path, port: int, log_path: Path, environment: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
@@ -253,40 +249,19 @@ def launch(
 
     `environment` is the model's container Environment (from CreateModel); the SageMaker
     variables are set after it so they always win. The child watches this process's pid and
-    exits when it is gone.
+    exits when it is gone. Stop it with `helpers.local.processes.stop_process`.
     """
-    env = {**os.environ, **(environment or {})}
-    env.update(
-        SM_MODEL_DIR=str(model_dir),
-        SAGEMAKER_BIND_TO_PORT=str(port),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-        PYTHONUNBUFFERED="1",
-        **{PARENT_PID_ENV: str(os.getpid())},
-    )
+    sagemaker = {"SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(port), PARENT_PID_ENV: str(os.getpid())}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log_file:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "helpers.local.model_server"],
-            env=env,
+            env=child_env(environment or {}, sagemaker),
             cwd=log_path.parent,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = 5.0) -> int | None:
-    """Terminate, wait, then kill: the model server holds no state worth a graceful drain."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
-    return process.returncode
-
-
 
 
 # --------------------------------------------------------------------------- process

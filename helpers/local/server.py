@@ -1,8 +1,8 @@
 """The local AWS backend process: `python -m helpers.local.server --work-dir DIR`.
 
 One process serves two ports on 127.0.0.1:
-- moto (S3, IAM, SageMaker control plane), with the local Neo and local hosting hooks patched
-  into its classes. moto runs in THIS process, not as `moto_server`, because the hooks are
+- moto (S3, IAM, SageMaker control plane), with the compilation and hosting services patched
+  into its classes. moto runs in THIS process, not as `moto_server`, because the services are
   monkey-patches: they only apply to moto objects living in the interpreter that patched them.
 - the SageMaker *runtime* gateway (InvokeEndpoint), which boto3 reaches through
   AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME because the real runtime is a different host.
@@ -14,7 +14,6 @@ once both ports answer, so a run file always describes a server that was ready.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import re
@@ -23,43 +22,19 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from helpers.local import control, neo
-from helpers.local.context import HOST, LocalContext, free_port
+from helpers.local import gateway, run_file
+from helpers.local.compilation_service import CompilationService
+from helpers.local.hosting_service import HostingService
+from helpers.local.processes import answers, free_port
+from helpers.local.run_file import RunInfo
+from helpers.local_names import HOST
+from helpers.polling import wait_until
 
 ANSI_STYLE = re.compile(r"\x1b\[[0-9;]*m")
 log = logging.getLogger("helpers.local.server")
-
-WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
-
-
-
-
-def unavailable_app(environ: dict, start_response: Callable) -> Iterable[bytes]:
-    """The runtime gateway until local hosting is installed: every call gets a clear 503."""
-    body = json.dumps({
-        "message": "The local SageMaker runtime is not available in this build "
-                   "(helpers.local.hosting / helpers.local.gateway are missing): "
-                   "endpoints cannot be invoked locally; use the aws backend."
-    }).encode()
-    start_response("503 Service Unavailable", [("Content-Type", "application/json"),
-                                               ("Content-Length", str(len(body)))])
-    return [body]
-
-
-def install_hooks(ctx: LocalContext) -> tuple[Any, WsgiApp]:
-    """Patch moto (Neo, then hosting if present); return (hosting registry or None, gateway app)."""
-    neo.install(ctx)
-    try:
-        from helpers.local import gateway, hosting
-    except ImportError as exc:
-        log.warning("local hosting unavailable (%s): the runtime gateway answers 503", exc)
-        return None, unavailable_app
-    registry = hosting.install(ctx)
-    return registry, gateway.make_app(registry)
 
 
 class RequestErrorsOnly(logging.Filter):
@@ -84,19 +59,8 @@ def configure_logging() -> None:
 
 
 def wait_until_answering(urls: list[str], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not all(control.answers(url) for url in urls):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"The servers at {urls} did not answer within {timeout:.0f} s.")
-        time.sleep(0.1)
-
-
-def write_run_file(info: control.RunInfo, work_dir: Path) -> None:
-    """Write the run file atomically: readers see the old file, no file, or the whole new one."""
-    path = control.run_file(work_dir)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(info.to_json())
-    tmp.replace(path)
+    wait_until(lambda: all(answers(url) for url in urls), timeout_s=timeout, interval_s=0.1,
+               timeout_message=f"The servers at {urls} did not answer within {timeout:.0f} s.")
 
 
 def serve(work_dir: Path) -> int:
@@ -106,11 +70,16 @@ def serve(work_dir: Path) -> int:
 
     configure_logging()
     work_dir.mkdir(parents=True, exist_ok=True)
-    control.state_dir(work_dir).mkdir(parents=True, exist_ok=True)
+    run_file.state_dir(work_dir).mkdir(parents=True, exist_ok=True)
     log.info("local backend pid %d starting for %s", os.getpid(), work_dir)
     moto_port, gateway_port = free_port(), free_port()
-    ctx = LocalContext(work_dir=work_dir, endpoint_url=f"http://{HOST}:{moto_port}")
-    registry, gateway_app = install_hooks(ctx)  # before moto starts: requests see patched classes
+    info = RunInfo(
+        pid=os.getpid(), endpoint_url=f"http://{HOST}:{moto_port}", runtime_url=f"http://{HOST}:{gateway_port}",
+        work_dir=str(work_dir), started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    # before moto starts, so every request sees the patched classes
+    compilation = CompilationService(info).install()
+    hosting = HostingService(info).install()
 
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -122,36 +91,29 @@ def serve(work_dir: Path) -> int:
     starter.join(30)
     if starter.is_alive():
         raise RuntimeError(f"moto did not start on {HOST}:{moto_port} (see the traceback above).")
-    gateway = make_server(HOST, gateway_port, gateway_app, threaded=True)
-    threading.Thread(target=gateway.serve_forever, name="runtime-gateway", daemon=True).start()
+    runtime = make_server(HOST, gateway_port, gateway.make_app(hosting), threaded=True)
+    threading.Thread(target=runtime.serve_forever, name="runtime-gateway", daemon=True).start()
 
-    runtime_url = f"http://{HOST}:{gateway_port}"
-    wait_until_answering([ctx.endpoint_url, runtime_url])
-    info = control.RunInfo(
-        pid=os.getpid(), endpoint_url=ctx.endpoint_url, runtime_url=runtime_url,
-        region=ctx.region, account_id=ctx.account_id, work_dir=str(work_dir),
-        started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    )
-    write_run_file(info, work_dir)
-    log.info("ready: moto %s, runtime gateway %s", ctx.endpoint_url, runtime_url)
+    wait_until_answering([info.endpoint_url, info.runtime_url])
+    run_file.write_run_file(info)
+    log.info("ready: moto %s, runtime gateway %s", info.endpoint_url, info.runtime_url)
 
     while not stopping.wait(0.5):
         pass
-    shutdown(work_dir, gateway, moto, registry)
+    shutdown(info, runtime, moto, compilation, hosting)
     return 0
 
 
-def shutdown(work_dir: Path, gateway: Any, moto: Any, registry: Any) -> None:
+def shutdown(info: RunInfo, runtime: Any, moto: Any, compilation: CompilationService, hosting: HostingService) -> None:
     """Stop in dependency order: no new invocations, jobs and model servers, then moto."""
     log.info("stopping")
-    control.run_file(work_dir).unlink(missing_ok=True)  # nobody should find a server going away
-    gateway.shutdown()
-    neo.stop_all()
-    if registry is not None:
-        try:
-            registry.stop_all()
-        except Exception:  # noqa: BLE001 - a failing hook must not keep moto (and the port) alive
-            log.exception("stopping the local endpoints failed")
+    run_file.run_file(Path(info.work_dir)).unlink(missing_ok=True)  # nobody should find a server going away
+    runtime.shutdown()
+    compilation.stop_all()
+    try:
+        hosting.stop_all()
+    except Exception:  # noqa: BLE001 - a failing service must not keep moto (and the port) alive
+        log.exception("stopping the local endpoints failed")
     moto.stop()
     log.info("stopped")
 

@@ -1,7 +1,8 @@
 """Local SageMaker hosting: every endpoint is a real model-server process.
 
 moto 5.2.5 records CreateEndpoint and reports the endpoint InService at once, with nothing
-behind it. `install(ctx)` patches two moto methods so an endpoint behaves like SageMaker's:
+behind it. `HostingService.install()` wraps two moto methods (through `moto_patch`, like the
+compilation service) so an endpoint behaves like SageMaker's:
 
 - CreateEndpoint: the endpoint starts as Creating; a background thread reads the endpoint
   config's first production variant -> its model -> the container's ModelDataUrl and
@@ -11,30 +12,32 @@ behind it. `install(ctx)` patches two moto methods so an endpoint behaves like S
   is Failed with a FailureReason that says what happened and ends with the server's log.
 - DeleteEndpoint: the process is stopped before moto forgets the endpoint.
 
-The gateway (helpers.local.gateway) asks the `EndpointRegistry` where an endpoint listens.
-Files live in `<work_dir>/local-aws/endpoints/<endpoint>/`: model.tar.gz, model/ and
-model-server.log (the local stand-in for the endpoint's CloudWatch log stream).
+moto's FakeEndpoint stays the resource (DescribeEndpoint serialises it); a `HostedEndpoint` is
+its running side and sets what it reports. The gateway (helpers.local.gateway) asks the
+`HostingService` where an endpoint listens. Files live in
+`<work_dir>/local-aws/endpoints/<endpoint>/`: model.tar.gz, model/ and model-server.log (the
+local stand-in for the endpoint's CloudWatch log stream).
 """
 
 from __future__ import annotations
 
-import http.client
 import logging
 import shutil
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
-from helpers.local import model_server
-from helpers.local.context import free_port, tail
-from helpers.local_names import STATE_DIR_NAME
+from helpers.local import model_server, moto_patch
+from helpers.local.processes import free_port, http_status, stop_process, tail
+from helpers.local.run_file import RunInfo
+from helpers.local_names import HOST
 from helpers.packaging import safe_extract
+from helpers.polling import wait_until
 from helpers.sagemaker_facts import MAX_FAILURE_REASON_CHARS, split_s3_uri
 
-# Everything of moto's this module relies on; tests/test_moto_contract.py checks each entry.
+# Everything of moto's this service relies on; tests/test_moto_contract.py checks each entry.
 MOTO_INTERNALS = {
     # wrapped: moto validates and records the endpoint, then we start (or first stop) its server
     "moto.sagemaker.models.SageMakerModelBackend.create_endpoint": ("endpoint_name", "endpoint_config_name", "tags"),
@@ -51,23 +54,12 @@ MOTO_INTERNALS = {
     "moto.core.utils": ("utcnow",),
 }
 
-ENDPOINTS_DIR = Path(STATE_DIR_NAME) / "endpoints"
+PATCH_NAME = "hosting"
 STARTUP_TIMEOUT_S = 120.0
 PING_INTERVAL_S = 0.2
 LOG_LINES_IN_REASON = 12
 
 log = logging.getLogger(__name__)
-
-
-class Context(Protocol):
-    """What hosting needs from helpers.local.context.LocalContext."""
-
-    work_dir: Path
-    endpoint_url: str
-    region: str
-    account_id: str
-
-    def boto3_client(self, service: str) -> Any: ...
 
 
 class Route(NamedTuple):
@@ -98,18 +90,35 @@ class HostedEndpoint:
 
     @property
     def url(self) -> str:
-        return f"http://{model_server.HOST}:{self.port}"
+        return f"http://{HOST}:{self.port}"
 
     @property
     def log_path(self) -> Path:
         return self.directory / "model-server.log"
 
+    def set_status(self, status: str, reason: str | None = None) -> None:
+        """Change what DescribeEndpoint reports (moto's FakeEndpoint serialises these)."""
+        from moto.core.utils import utcnow
 
-class EndpointRegistry:
-    """Thread-safe map endpoint name -> running model server, shared with the gateway."""
+        self.status = status
+        self.endpoint.endpoint_status = status
+        self.endpoint.failure_reason = reason[:MAX_FAILURE_REASON_CHARS] if reason else None
+        self.endpoint.last_modified_time = utcnow()
 
-    def __init__(self, ctx: Context, *, startup_timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-        self.ctx = ctx
+    def diagnose(self) -> str:
+        """Why the model server may not answer (alive or exit code, and its log), for errors."""
+        if self.process is None:
+            return f"endpoint {self.name} has no model server process."
+        code = self.process.poll()
+        state = "is running" if code is None else f"exited with code {code}"
+        return f"its model server (pid {self.process.pid}) {state}; see {self.log_path}."
+
+
+class HostingService:
+    """The endpoints moto records, each run by a model server; thread-safe, shared with the gateway."""
+
+    def __init__(self, server: RunInfo, *, startup_timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        self.server = server
         self.startup_timeout_s = startup_timeout_s
         self._endpoints: dict[str, HostedEndpoint] = {}
         self._lock = threading.Lock()
@@ -117,11 +126,48 @@ class EndpointRegistry:
 
     @property
     def region(self) -> str:
-        return self.ctx.region
+        return self.server.region
 
     @property
     def account_id(self) -> str:
-        return self.ctx.account_id
+        return self.server.account_id
+
+    # ----------------------------------------------------------------- moto patch
+    def install(self) -> HostingService:
+        """Patch moto so its endpoints run here (call before moto serves requests).
+
+        Installing again replaces the previous service's patch; stop that service's servers first.
+        """
+        moto_patch.install(PATCH_NAME, self._patch)
+        return self
+
+    def uninstall(self) -> None:
+        """Stop every server and restore moto (tests that patch moto in-process clean up with this)."""
+        self.stop_all()
+        moto_patch.uninstall(PATCH_NAME)
+
+    def _patch(self, patch: moto_patch.MotoPatch) -> None:
+        from moto.sagemaker.models import SageMakerModelBackend
+
+        patch.wrap(SageMakerModelBackend, "create_endpoint", self._create_endpoint)
+        patch.wrap(SageMakerModelBackend, "delete_endpoint", self._delete_endpoint)
+
+    def _create_endpoint(self, original: Any, backend: Any, endpoint_name: str, **kwargs: Any) -> Any:
+        """CreateEndpoint: refuse an existing name (as SageMaker does), then start Creating."""
+        if endpoint_name in backend.endpoints:
+            from moto.sagemaker.exceptions import ValidationError
+
+            arn = backend.endpoints[endpoint_name].arn
+            raise ValidationError(message=f'Cannot create already existing endpoint "{arn}".')
+        endpoint = original(backend, endpoint_name=endpoint_name, **kwargs)
+        self.start(backend, endpoint)
+        return endpoint
+
+    def _delete_endpoint(self, original: Any, backend: Any, endpoint_name: str) -> None:
+        """DeleteEndpoint: stop the model server first, so the name can be reused at once."""
+        if endpoint_name in backend.endpoints:
+            self.stop(endpoint_name)
+        original(backend, endpoint_name=endpoint_name)
 
     # ----------------------------------------------------------------- queries
     def lookup(self, name: str) -> Route | None:
@@ -142,20 +188,16 @@ class EndpointRegistry:
         return hosted.log_path if hosted else None
 
     def diagnose(self, name: str) -> str:
-        """Why an endpoint's server may not answer (alive or exit code, and its log), for errors."""
+        """Why an endpoint's server may not answer, for the gateway's errors."""
         hosted = self._endpoints.get(name)
-        if hosted is None or hosted.process is None:
-            return f"endpoint {name} has no model server process."
-        code = hosted.process.poll()
-        state = "is running" if code is None else f"exited with code {code}"
-        return f"its model server (pid {hosted.process.pid}) {state}; see {hosted.log_path}."
+        return hosted.diagnose() if hosted else f"endpoint {name} has no model server process."
 
     # ----------------------------------------------------------------- lifecycle
     def start(self, backend: Any, endpoint: Any) -> HostedEndpoint:
         """Register `endpoint` as Creating and bring it up in a background thread."""
-        directory = self.ctx.work_dir / ENDPOINTS_DIR / endpoint.endpoint_name
+        directory = self.server.state_dir / "endpoints" / endpoint.endpoint_name
         hosted = HostedEndpoint(name=endpoint.endpoint_name, endpoint=endpoint, directory=directory)
-        set_status(endpoint, "Creating")
+        hosted.set_status("Creating")
         with self._lock:
             self._endpoints[hosted.name] = hosted
         hosted.thread = threading.Thread(
@@ -192,7 +234,7 @@ class EndpointRegistry:
             hosted.cancelled = True
             process = hosted.process
         if process is not None:
-            model_server.stop(process)
+            stop_process(process)
         if hosted.thread is not None and hosted.thread is not threading.current_thread():
             hosted.thread.join(timeout=10)
 
@@ -244,56 +286,49 @@ class EndpointRegistry:
     def _s3_client(self) -> Any:
         with self._lock:  # boto3 client creation is not thread-safe; clients are
             if self._s3 is None:
-                self._s3 = self.ctx.boto3_client("s3")
+                self._s3 = self.server.boto3_client("s3")
             return self._s3
 
     def _wait_healthy(self, hosted: HostedEndpoint) -> None:
         """Poll GET /ping until 200 (InService), process exit or timeout (Failed)."""
-        assert hosted.process is not None
-        deadline = time.monotonic() + self.startup_timeout_s
-        while not hosted.cancelled:
-            code = hosted.process.poll()
+        process = hosted.process
+        assert process is not None
+
+        def healthy_or_cancelled() -> bool:
+            if hosted.cancelled:
+                return True
+            code = process.poll()
             if code is not None:
                 raise EndpointFailure(with_log(
                     f"The model server exited with code {code} before answering /ping: "
                     "check model_fn in code/inference.py and the model files.", hosted.log_path))
-            if ping(hosted.port):
-                self._mark_in_service(hosted)
-                return
-            if time.monotonic() > deadline:
-                raise EndpointFailure(with_log(
-                    f"The model server did not pass the /ping health check within "
-                    f"{self.startup_timeout_s:.0f} s: the model may be too slow to load on this "
-                    "machine.", hosted.log_path))
-            time.sleep(PING_INTERVAL_S)
+            return ping(hosted.port)
+
+        try:
+            wait_until(healthy_or_cancelled, timeout_s=self.startup_timeout_s, interval_s=PING_INTERVAL_S)
+        except TimeoutError:
+            raise EndpointFailure(with_log(
+                f"The model server did not pass the /ping health check within "
+                f"{self.startup_timeout_s:.0f} s: the model may be too slow to load on this "
+                "machine.", hosted.log_path)) from None
+        self._mark_in_service(hosted)
 
     def _mark_in_service(self, hosted: HostedEndpoint) -> None:
         with hosted.lock:
             if hosted.cancelled:
                 return
-            hosted.status = "InService"
-            set_status(hosted.endpoint, "InService")
+            hosted.set_status("InService")
         log.info("endpoint %s is InService at %s", hosted.name, hosted.url)
 
     def _fail(self, hosted: HostedEndpoint, reason: str) -> None:
         with hosted.lock:
             process = hosted.process
-            hosted.status = "Failed"
-            set_status(hosted.endpoint, "Failed", reason[:MAX_FAILURE_REASON_CHARS])
+            hosted.set_status("Failed", reason)
         if process is not None:
-            model_server.stop(process)
+            stop_process(process)
 
 
 # --------------------------------------------------------------------------- helpers
-def set_status(endpoint: Any, status: str, reason: str | None = None) -> None:
-    """Update what DescribeEndpoint reports."""
-    from moto.core.utils import utcnow
-
-    endpoint.endpoint_status = status
-    endpoint.failure_reason = reason
-    endpoint.last_modified_time = utcnow()
-
-
 def resolve_container(backend: Any, endpoint_config_name: str) -> tuple[str, dict[str, Any]]:
     """Endpoint config -> first production variant -> model -> its (primary) container."""
     try:
@@ -333,14 +368,7 @@ def download(s3: Any, url: str, destination: Path) -> None:
 
 def ping(port: int) -> bool:
     """True when the model server answers GET /ping with 200."""
-    connection = http.client.HTTPConnection(model_server.HOST, port, timeout=2)
-    try:
-        connection.request("GET", "/ping")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
+    return http_status(f"http://{HOST}:{port}/ping") == 200
 
 
 def with_log(sentence: str, path: Path) -> str:
@@ -360,69 +388,3 @@ def with_log(sentence: str, path: Path) -> str:
     if not kept:
         return f"{sentence} (See {path}.)"
     return "\n".join([header, *kept])
-
-
-# --------------------------------------------------------------------------- moto patches
-_registry: EndpointRegistry | None = None
-
-
-def install(ctx: Context) -> EndpointRegistry:
-    """Patch moto's SageMaker backend so endpoints run model servers; return their registry.
-
-    Call before moto serves requests. Patching is idempotent; each call makes a new registry
-    (stopping the previous one's servers), so in-process tests can install repeatedly.
-    """
-    from moto.sagemaker.models import SageMakerModelBackend
-
-    global _registry
-    if _registry is not None:
-        _registry.stop_all()
-    _registry = EndpointRegistry(ctx)
-    if getattr(SageMakerModelBackend, "_local_hosting_installed", False):
-        return _registry
-    original_create = SageMakerModelBackend.create_endpoint
-    original_delete = SageMakerModelBackend.delete_endpoint
-
-    def create_endpoint(self: Any, endpoint_name: str, **kwargs: Any) -> Any:
-        """CreateEndpoint: refuse an existing name (as SageMaker does), then start Creating."""
-        if endpoint_name in self.endpoints:
-            from moto.sagemaker.exceptions import ValidationError
-
-            arn = self.endpoints[endpoint_name].arn
-            raise ValidationError(message=f'Cannot create already existing endpoint "{arn}".')
-        endpoint = original_create(self, endpoint_name=endpoint_name, **kwargs)
-        _active_registry().start(self, endpoint)
-        return endpoint
-
-    def delete_endpoint(self: Any, endpoint_name: str) -> None:
-        """DeleteEndpoint: stop the model server first, so the name can be reused at once."""
-        if endpoint_name in self.endpoints:
-            _active_registry().stop(endpoint_name)
-        original_delete(self, endpoint_name=endpoint_name)
-
-    create_endpoint.__wrapped__ = original_create  # type: ignore[attr-defined]
-    delete_endpoint.__wrapped__ = original_delete  # type: ignore[attr-defined]
-    SageMakerModelBackend.create_endpoint = create_endpoint
-    SageMakerModelBackend.delete_endpoint = delete_endpoint
-    SageMakerModelBackend._local_hosting_installed = True
-    return _registry
-
-
-def uninstall() -> None:
-    """Stop every server and restore moto's methods (for tests that patch moto in-process)."""
-    from moto.sagemaker.models import SageMakerModelBackend
-
-    global _registry
-    if _registry is not None:
-        _registry.stop_all()
-        _registry = None
-    if getattr(SageMakerModelBackend, "_local_hosting_installed", False):
-        SageMakerModelBackend.create_endpoint = SageMakerModelBackend.create_endpoint.__wrapped__
-        SageMakerModelBackend.delete_endpoint = SageMakerModelBackend.delete_endpoint.__wrapped__
-        del SageMakerModelBackend._local_hosting_installed
-
-
-def _active_registry() -> EndpointRegistry:
-    if _registry is None:
-        raise RuntimeError("helpers.local.hosting.install(ctx) has not been called in this process.")
-    return _registry

@@ -1,0 +1,198 @@
+"""The local Neo's steps, each a plain function that fails with Neo's wording.
+
+`compilation_service` runs them in order for every job; each raises `CompilationError` whose
+message becomes the job's FailureReason, worded like real Neo's ("ClientError: InputConfiguration:
+..."), naming what is wrong and what to do:
+
+    validate_request  InputConfig, OutputConfig, CompilerOptions (before touching the model)
+    fetch_archive     download model.tar.gz from S3, extract it safely
+    find_model_file   the one TorchScript file at the archive root
+    check_model       load it, run it once on DataInputConfig's shapes
+    package, upload   the compiled model.tar.gz next to S3OutputLocation
+
+The compiling itself is `helpers.compiler.compile_torchscript`.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from helpers.compiler import CompilationError
+from helpers.packaging import UnsafeArchiveError, safe_extract
+from helpers.sagemaker_facts import DEFAULT_PYTORCH_VERSION, NEO_PYTORCH_VERSIONS, split_s3_uri
+
+CPU_TARGETS = ("ml_c4", "ml_c5", "ml_c6i", "ml_m4", "ml_m5", "ml_m6i", "ml_r5")
+ACCELERATOR_PREFIXES = ("ml_p", "ml_g", "ml_inf", "ml_trn", "ml_eia", "jetson_")
+
+
+def _input_error(message: str) -> CompilationError:
+    return CompilationError(f"ClientError: InputConfiguration: {message}")
+
+
+def validate_request(input_config: dict, output_config: dict) -> dict[str, Any]:
+    """Check what Neo checks before touching the model; return shapes, target, precision, version."""
+    if not input_config:
+        raise _input_error("the local Neo needs InputConfig (ModelPackageVersionArn is not supported).")
+    framework = input_config.get("Framework", "")
+    if framework != "PYTORCH":
+        raise _input_error(f"Framework '{framework}' is not supported by the local Neo: use PYTORCH.")
+    version = input_config.get("FrameworkVersion") or DEFAULT_PYTORCH_VERSION
+    if version not in NEO_PYTORCH_VERSIONS:
+        raise _input_error(f"FrameworkVersion '{version}' is not supported for PYTORCH: "
+                           f"use one of {', '.join(NEO_PYTORCH_VERSIONS)}.")
+    return {"shapes": parse_data_input_config(input_config.get("DataInputConfig")),
+            "target": target_name(output_config), "framework_version": version,
+            "precision": parse_compiler_options(output_config.get("CompilerOptions"))}
+
+
+def parse_data_input_config(text: str | None) -> dict[str, list[int]]:
+    """DataInputConfig as name -> shape: a JSON dict, or a JSON list of shapes (input0, input1...)."""
+    example = '{"input0": [1, 3, 224, 224]}'
+    try:
+        config = json.loads(text or "")
+    except ValueError as exc:
+        raise _input_error(f"DataInputConfig is not valid JSON ({exc}): write e.g. {example}.") from exc
+    if isinstance(config, list) and all(isinstance(s, list) for s in config):
+        config = {f"input{i}": shape for i, shape in enumerate(config)}
+    if not isinstance(config, dict) or not config:
+        raise _input_error(f"DataInputConfig {text} must map input names to shapes, e.g. {example}.")
+    for name, shape in config.items():
+        if not (isinstance(shape, list) and shape and all(isinstance(d, int) and d > 0 for d in shape)):
+            raise _input_error(f"DataInputConfig shape {name}: {shape} must be a list of positive integers.")
+    return config
+
+
+def parse_compiler_options(text: str | None) -> str:
+    """The precision asked for in CompilerOptions ({"precision_mode": "fp32" | "bf16"})."""
+    if not text:
+        return "fp32"
+    try:
+        options = json.loads(text)
+    except ValueError as exc:
+        raise CompilationError(f"ClientError: CompilerOptions is not valid JSON ({exc}): "
+                               'write e.g. {"precision_mode": "fp32"}.') from exc
+    if not isinstance(options, dict):
+        raise CompilationError(f"ClientError: CompilerOptions {text} must be a JSON object.")
+    return str(options.get("precision_mode", "fp32"))
+
+
+@cache
+def neo_devices() -> tuple[str, ...]:
+    """Every TargetDevice real Neo knows, from botocore's API model (loading it takes ~1 s)."""
+    import botocore.session
+
+    return tuple(botocore.session.get_session().get_service_model("sagemaker").shape_for("TargetDevice").enum)
+
+
+def target_name(output_config: dict) -> str:
+    """The target this job compiles for (TargetDevice or OS_ARCH), if the local Neo can."""
+    cpus = f"{', '.join(CPU_TARGETS)} or TargetPlatform LINUX/X86_64"
+    if platform := output_config.get("TargetPlatform"):
+        name = "_".join(filter(None, [platform.get("Os"), platform.get("Arch"), platform.get("Accelerator")]))
+        if name == "LINUX_X86_64":
+            return name
+        described = f"TargetPlatform {name}"
+    else:
+        name = output_config.get("TargetDevice", "")
+        if name in CPU_TARGETS:
+            return name
+        if not name.startswith(ACCELERATOR_PREFIXES) and name not in neo_devices():
+            raise CompilationError(f"ClientError: OutputConfiguration: TargetDevice '{name}' is not a "
+                                   f"Neo target device: use one of {cpus}.")
+        described = f"TargetDevice '{name}'"
+    raise CompilationError(f"ClientError: OutputConfiguration: {described} is not available locally: "
+                           f"the local Neo compiles for x86-64 CPUs only ({cpus}); "
+                           "use the aws backend for GPU and edge targets.")
+
+
+def fetch_archive(s3: Any, uri: str, job_dir: Path) -> Path:
+    """Download model.tar.gz and extract it safely; return the extraction directory."""
+    from botocore.exceptions import ClientError
+
+    archive = job_dir / "input.tar.gz"
+    try:
+        bucket, key = split_s3_uri(uri)
+    except ValueError as exc:
+        raise _input_error(f"S3Uri {uri!r} is not an s3://bucket/key URI.") from exc
+    try:
+        s3.download_file(bucket, key, str(archive))
+    except ClientError as exc:
+        code = exc.response["Error"].get("Code", "")
+        problem = "does not exist" if code in ("404", "NoSuchKey", "NoSuchBucket") else f"could not be read ({code})"
+        raise _input_error(f"S3Uri {uri} {problem}: upload model.tar.gz there first.") from exc
+    try:
+        return safe_extract(archive, job_dir / "input")
+    except UnsafeArchiveError as exc:
+        raise _input_error(f"unsafe model archive {uri}: {exc}") from exc
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise _input_error(f"{uri} is not a valid tar.gz archive ({type(exc).__name__}): "
+                           "package the model with tar -czf model.tar.gz model.pth code/.") from exc
+
+
+def find_model_file(extracted: Path) -> Path:
+    """model.pth, else the one *.pth / *.pt file at the archive root."""
+    if (extracted / "model.pth").is_file():
+        return extracted / "model.pth"
+    candidates = sorted(p for p in extracted.iterdir() if p.is_file() and p.suffix in (".pth", ".pt"))
+    if len(candidates) == 1:
+        return candidates[0]
+    found = sorted(str(p.relative_to(extracted)) for p in extracted.rglob("*") if p.is_file())
+    problem = "Several model files" if candidates else "No TorchScript model file"
+    raise _input_error(f"{problem} found in the archive (found: {', '.join(found) or 'nothing'}): "
+                       "put exactly one TorchScript file, model.pth, at the archive root.")
+
+
+def check_model(model_file: Path, shapes: dict[str, list[int]]) -> None:
+    """Load the TorchScript model and run it once on zeros of the DataInputConfig shapes."""
+    import torch
+
+    try:
+        module = torch.jit.load(str(model_file), map_location="cpu").eval()
+    except Exception as exc:  # noqa: BLE001 - torch raises several types for a non-TorchScript file
+        raise _input_error(f"{model_file.name} is not a TorchScript model (a plain state dict?): save "
+                           f"torch.jit.trace(model, example) with .save('{model_file.name}') and package that.") from exc
+    expected = len(module.forward.schema.arguments) - 1  # minus self
+    if expected != len(shapes):
+        raise _input_error(f"DataInputConfig gives {len(shapes)} input(s) ({', '.join(shapes)}) but the "
+                           f"model's forward takes {expected}: give one shape per input, in order.")
+    try:
+        with torch.inference_mode():
+            module(*(torch.zeros(shape) for shape in shapes.values()))
+    except Exception as exc:  # noqa: BLE001 - any failure means the shapes do not fit the model
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        raise _input_error(f"the model does not run on the DataInputConfig shapes {json.dumps(shapes)}: "
+                           f"{lines[-1] if lines else type(exc).__name__}. Vision models take NCHW, "
+                           'e.g. {"input0": [1, 3, 224, 224]}.') from exc
+
+
+def package(compiled_dir: Path, code_dir: Path, artifact: Path) -> Path:
+    """The compiled model.tar.gz: compiled.* at the root, the input's code/ carried over."""
+    with tarfile.open(artifact, "w:gz") as tar:
+        for file in sorted(compiled_dir.iterdir()):
+            tar.add(file, arcname=file.name)
+        if code_dir.is_dir():
+            tar.add(code_dir, arcname="code")
+    return artifact
+
+
+def upload(s3: Any, artifact: Path, output_location: str) -> str:
+    """Put the artifact under S3OutputLocation; return its S3 URI."""
+    from boto3.exceptions import S3UploadFailedError
+    from botocore.exceptions import ClientError
+
+    try:
+        bucket, prefix = split_s3_uri(output_location.rstrip("/"))
+    except ValueError as exc:
+        raise CompilationError(f"ClientError: OutputConfiguration: S3OutputLocation {output_location!r} "
+                               "is not an s3://bucket/prefix URI.") from exc
+    key = f"{prefix}/{artifact.name}" if prefix else artifact.name
+    try:
+        s3.upload_file(str(artifact), bucket, key)
+    except (ClientError, S3UploadFailedError) as exc:
+        raise CompilationError(f"ClientError: OutputConfiguration: could not write s3://{bucket}/{key} "
+                               f"({exc}): check that the bucket in S3OutputLocation exists.") from exc
+    return f"s3://{bucket}/{key}"
