@@ -1,8 +1,10 @@
-"""Endpoint plumbing: waiting with a progress display, cost notes, and a clean-up that always works.
+"""Endpoint plumbing: waiting with a progress display, cost notes, timing, and a clean-up that always works.
 
 Notebook 03 makes the `create_model` / `create_endpoint_config` / `create_endpoint` calls itself;
-this module holds the parts that would distract from them. `delete_workshop_endpoints` finds the
-workshop's resources by name prefix, so it cleans up even after a failed or interrupted run.
+this module holds the parts that would distract from them (notebook 05, which has taught them
+already, deploys with `deploy`). `delete_workshop_endpoints` finds the workshop's resources by
+name prefix, so it cleans up even after a failed or interrupted run. `time_endpoint` measures
+the client-side round trip of `invoke_endpoint`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
+
+from helpers.local_names import GATEWAY_MS_HEADER
 
 # Approximate on-demand list prices (USD per hour, us-east-1, real-time inference, 2026):
 # enough to know what forgetting an endpoint costs; see https://aws.amazon.com/sagemaker/pricing/
@@ -118,3 +122,38 @@ def deploy(sm: Any, name: str, model_data: str, image: str, role_arn: str, insta
         "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": instance_type}])
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name, Tags=tags or [])
     return name
+
+
+def time_endpoint(
+    runtime_client: Any,
+    endpoint_name: str,
+    body: bytes,
+    content_type: str,
+    repeats: int = 30,
+    warmup: int = 3,
+    accept: str | None = None,
+) -> dict[str, list[float]]:
+    """Client-side round-trip latency of `invoke_endpoint` in ms, plus the gateway's own overhead.
+
+    The round trip includes the network, the gateway, the model server and reading the body.
+    The local gateway reports its share in a response header (`local_names.GATEWAY_MS_HEADER`);
+    `gateway_ms` stays empty when the endpoint does not send it (real SageMaker).
+    """
+    kwargs: dict[str, Any] = {"EndpointName": endpoint_name, "Body": body, "ContentType": content_type}
+    if accept:
+        kwargs["Accept"] = accept
+    round_trip: list[float] = []
+    gateway: list[float] = []
+    for i in range(warmup + repeats):
+        started = time.perf_counter_ns()
+        response = runtime_client.invoke_endpoint(**kwargs)
+        response["Body"].read()
+        elapsed_ms = (time.perf_counter_ns() - started) / 1e6
+        if i < warmup:
+            continue
+        round_trip.append(elapsed_ms)
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        value = {k.lower(): v for k, v in headers.items()}.get(GATEWAY_MS_HEADER)
+        if value is not None:
+            gateway.append(float(value))
+    return {"round_trip_ms": round_trip, "gateway_ms": gateway}

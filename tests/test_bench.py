@@ -1,30 +1,20 @@
-"""helpers.bench: statistics, scheduling, target checks, endpoint timing, a smoke run and the CLI.
+"""helpers.bench: statistics, scheduling, target checks, a smoke run and the CLI.
 
 No timing assertions: the numbers depend on the machine; only their shape and arithmetic are tested.
 """
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
 import pytest
 
 from helpers import bench
-from helpers.bench import (
-    Engine,
-    accuracy_chunks,
-    check_targets,
-    schedule,
-    select_engines,
-    speedup,
-    summarize,
-    throughput,
-    time_endpoint,
-    time_engines,
-)
-from helpers.local_names import GATEWAY_MS_HEADER
+from helpers.bench import check_targets, engines, speedup, summarize, throughput
+from helpers.bench.engines import Engine, select_engines
+from helpers.bench.stats import accuracy_chunks
+from helpers.bench.timing import CpuCompetition, schedule, time_engines
 
 REQUIRED_KEYS = {
     "engine", "precision", "batch", "median_ms", "p90_ms", "p99_ms", "speedup_vs_eager",
@@ -116,18 +106,18 @@ def test_sequential_schedule():
 
 
 def test_cpu_competition_is_a_share():
-    with bench.CpuCompetition() as meter:
+    with CpuCompetition() as meter:
         sum(i * i for i in range(200_000))  # our own work must not count as competition
     assert 0.0 <= meter.share <= 1.0
 
 
 def test_select_engines_puts_eager_first_and_handles_bf16(monkeypatch):
     notes: list[str] = []
-    monkeypatch.setattr(bench, "bf16_supported", lambda: False)
+    monkeypatch.setattr(engines, "bf16_supported", lambda: False)
     assert select_engines(["neo-local", "neo-local-bf16"], notes) == ["eager", "neo-local"]
     assert notes == ["bf16 skipped: CPU has no native bf16"]
 
-    monkeypatch.setattr(bench, "bf16_supported", lambda: True)
+    monkeypatch.setattr(engines, "bf16_supported", lambda: True)
     assert select_engines(["neo-local-bf16", "eager"], []) == ["eager", "neo-local-bf16"]
     with pytest.raises(ValueError, match="Unknown engine"):
         select_engines(["tvm"], [])
@@ -156,37 +146,6 @@ def test_check_targets_fail():
     assert check_targets([_row("eager", 40.0)])[0]["ok"] is False  # nothing to check
 
 
-# --------------------------------------------------------------------------- endpoint timing
-class FakeRuntimeClient:
-    def __init__(self, gateway_header: bool) -> None:
-        self.calls: list[dict] = []
-        self.gateway_header = gateway_header
-
-    def invoke_endpoint(self, **kwargs):
-        self.calls.append(kwargs)
-        headers = {"content-type": "application/json"}
-        if self.gateway_header:
-            headers[GATEWAY_MS_HEADER] = "1.25"
-        return {"Body": io.BytesIO(b"{}"), "ResponseMetadata": {"HTTPHeaders": headers}}
-
-
-def test_time_endpoint_reads_the_gateway_header():
-    client = FakeRuntimeClient(gateway_header=True)
-    timing = time_endpoint(client, "ep", b"abc", "image/jpeg", repeats=4, warmup=2, accept="application/json")
-    assert len(client.calls) == 6
-    assert client.calls[0] == {"EndpointName": "ep", "Body": b"abc", "ContentType": "image/jpeg",
-                               "Accept": "application/json"}
-    assert len(timing["round_trip_ms"]) == 4 and all(ms >= 0 for ms in timing["round_trip_ms"])
-    assert timing["gateway_ms"] == [1.25] * 4
-
-
-def test_time_endpoint_without_gateway_header():
-    timing = time_endpoint(FakeRuntimeClient(gateway_header=False), "ep", b"x", "application/x-npy",
-                           repeats=3, warmup=0)
-    assert len(timing["round_trip_ms"]) == 3
-    assert timing["gateway_ms"] == []
-
-
 # --------------------------------------------------------------------------- smoke runs
 @pytest.fixture(scope="module")
 def tiny_model():
@@ -213,7 +172,7 @@ def test_smoke_run_produces_well_formed_rows(tiny_model, tmp_path, monkeypatch):
     def broken(workbench, batch):
         raise RuntimeError("no C++ compiler found\nlong trace")
 
-    monkeypatch.setitem(bench.BUILDERS, "torch.compile", ("fp32", broken))
+    monkeypatch.setitem(engines.BUILDERS, "torch.compile", ("fp32", broken))
     result = bench.run_benchmark(
         model=model, spec=spec, engines=["neo-local", "torchscript", "torch.compile"], batches=[1, 2],
         repeats=3, warmup=1, work_dir=tmp_path, log=lambda message: None,
