@@ -1,4 +1,4 @@
-"""Local hosting end to end: boto3 -> local SageMaker (moto + hooks) -> model server -> gateway.
+"""Local hosting end to end: boto3 -> local SageMaker (moto + the hosting service) -> model server -> gateway.
 
 Everything goes through the session's `local_backend` and real boto3 clients, as a notebook
 would: endpoints pass through Creating, the runtime raises SageMaker's own exceptions, and

@@ -39,11 +39,11 @@ def _resolve(dotted: str) -> object:
 
 
 def _unwrapped(function: object) -> object:
-    """The original moto function, even if a hook was installed in this process."""
+    """The original moto function, even if a service was installed in this process."""
     return getattr(function, "__wrapped__", function)
 
 
-def test_moto_version_is_the_one_the_hooks_were_written_for() -> None:
+def test_moto_version_is_the_one_the_services_were_written_for() -> None:
     import moto
 
     assert moto.__version__ == moto_patch.MOTO_VERSION, (
