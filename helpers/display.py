@@ -1,13 +1,15 @@
 """Small display helpers: tables and coloured notices that read well in Jupyter and in a log.
 
 In a notebook they render HTML; in `python -m helpers run` logs and plain terminals they print
-aligned text, so the executed notebooks stay readable either way.
+aligned text, so the executed notebooks stay readable either way. `table_text` is the workshop's
+one text-table renderer (the benchmark's report uses it too).
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 COLOURS = {"info": "#e8f4fd", "ok": "#e6f4ea", "warning": "#fff4e5", "danger": "#fdecea"}
@@ -22,23 +24,42 @@ def _in_notebook() -> bool:
     return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
-def _format(value: Any) -> str:
+@dataclass(frozen=True)
+class Column:
+    """One column of a table: the row key it shows, its title, and a str.format pattern."""
+
+    key: str
+    title: str = ""
+    fmt: str = ""  # e.g. "{:.2f}x"; empty: numbers to 4 significant digits, anything else as str()
+
+
+def _cell(value: Any, fmt: str = "") -> str:
+    if value is None:
+        return "-"
+    if fmt:
+        return fmt.format(value)
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
     return str(value)
 
 
-def table_text(rows: Sequence[dict[str, Any]]) -> str:
-    """Rows of dicts as an aligned plain-text table (columns from the first row)."""
+def table_text(rows: Sequence[dict[str, Any]], columns: Sequence[Column] = ()) -> str:
+    """Rows of dicts as an aligned plain-text table: numbers right-aligned, text left, None as '-'.
+
+    `columns` picks, titles and formats the columns; by default every key of the first row.
+    """
     if not rows:
         return "(no rows)"
-    columns = list(rows[0])
-    cells = [[_format(row.get(c, "")) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
+    columns = list(columns) or [Column(key) for key in rows[0]]
+    table = [[c.title or c.key for c in columns]]
+    table += [[_cell(row.get(c.key), c.fmt) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    numeric = [all(isinstance(row.get(c.key), int | float) for row in rows if row.get(c.key) is not None)
+               for c in columns]
+    lines = ["  ".join(text.rjust(w) if right else text.ljust(w) for text, w, right in zip(line, widths, numeric, strict=True))
+             for line in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def show_table(rows: Sequence[dict[str, Any]], title: str | None = None) -> None:
@@ -51,7 +72,7 @@ def show_table(rows: Sequence[dict[str, Any]], title: str | None = None) -> None
     columns = list(rows[0]) if rows else []
     head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(_format(r.get(c, '')))}</td>" for c in columns) + "</tr>"
+        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(_cell(r.get(c, '')))}</td>" for c in columns) + "</tr>"
         for r in rows
     )
     caption = f"<caption style='text-align:left'><b>{html.escape(title)}</b></caption>" if title else ""

@@ -9,7 +9,6 @@ the client-side round trip of `invoke_endpoint`.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -33,49 +32,33 @@ def cost_note(instance_type: str, count: int) -> str:
 def wait_for_endpoints(sm: Any, names: list[str], *, delay_s: int = 2, max_attempts: int = 300) -> None:
     """Wait with boto3's `endpoint_in_service` waiter for each endpoint, showing their status.
 
-    The waiters run in threads; the progress line polls `describe_endpoint` meanwhile. A Failed
-    endpoint raises RuntimeError carrying SageMaker's FailureReason.
+    The endpoints come up side by side, so waiting for one after the other takes as long as the
+    slowest. The waiter stops at InService (success) or Failed (failure, see botocore's waiter
+    model for SageMaker); a Failed endpoint raises RuntimeError carrying SageMaker's
+    FailureReason, after the others were waited for too.
     """
+    from botocore.exceptions import WaiterError
     from tqdm import tqdm
 
-    errors: dict[str, Exception] = {}
-
-    def wait(name: str) -> None:
-        try:
-            sm.get_waiter("endpoint_in_service").wait(
-                EndpointName=name, WaiterConfig={"Delay": delay_s, "MaxAttempts": max_attempts})
-        except Exception as exc:  # noqa: BLE001 - reported below with the FailureReason
-            errors[name] = exc
-
-    threads = [threading.Thread(target=wait, args=(n,), daemon=True) for n in names]
-    for thread in threads:
-        thread.start()
+    waiter = sm.get_waiter("endpoint_in_service")
     started = time.monotonic()
+    statuses: dict[str, str] = {}
+    failures: dict[str, str] = {}
     with tqdm(total=None, bar_format="{desc}") as bar:
-        while any(t.is_alive() for t in threads):
-            bar.set_description_str(f"{_statuses(sm, names)} ({time.monotonic() - started:4.0f} s)")
-            time.sleep(min(delay_s, 1))
-        bar.set_description_str(f"{_statuses(sm, names)} ({time.monotonic() - started:4.0f} s)")
-    if errors:
-        reasons = "; ".join(f"{n}: {_failure_reason(sm, n) or e}" for n, e in errors.items())
+        for name in names:
+            bar.set_description_str(" | ".join([*(f"{n}: {s}" for n, s in statuses.items()), f"{name}: waiting..."]))
+            try:
+                waiter.wait(EndpointName=name, WaiterConfig={"Delay": delay_s, "MaxAttempts": max_attempts})
+                statuses[name] = "InService"
+            except WaiterError as exc:  # the last DescribeEndpoint answer says why
+                last = exc.last_response or {}
+                statuses[name] = last.get("EndpointStatus", "gone")
+                failures[name] = last.get("FailureReason") or str(exc)
+        elapsed = time.monotonic() - started
+        bar.set_description_str(" | ".join(f"{n}: {s}" for n, s in statuses.items()) + f" ({elapsed:4.0f} s)")
+    if failures:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in failures.items())
         raise RuntimeError(f"Endpoint(s) did not reach InService: {reasons}")
-
-
-def _statuses(sm: Any, names: list[str]) -> str:
-    parts = []
-    for name in names:
-        try:
-            parts.append(f"{name}: {sm.describe_endpoint(EndpointName=name)['EndpointStatus']}")
-        except sm.exceptions.ClientError:
-            parts.append(f"{name}: (gone)")
-    return " | ".join(parts)
-
-
-def _failure_reason(sm: Any, name: str) -> str:
-    try:
-        return sm.describe_endpoint(EndpointName=name).get("FailureReason", "")
-    except sm.exceptions.ClientError:
-        return ""
 
 
 def workshop_resources(sm: Any, prefix: str) -> dict[str, list[str]]:

@@ -1,10 +1,16 @@
-"""helpers.endpoints: timing invoke_endpoint from the client (a fake client: no timing assertions)."""
+"""helpers.endpoints: waiting for endpoints and timing invoke_endpoint, against fake clients.
+
+(The real clients run in tests/test_gateway_hosting.py and notebooks 03 and 05.) No timing assertions.
+"""
 
 from __future__ import annotations
 
 import io
 
-from helpers.endpoints import time_endpoint
+import pytest
+from botocore.exceptions import WaiterError
+
+from helpers.endpoints import time_endpoint, wait_for_endpoints
 from helpers.local_names import GATEWAY_MS_HEADER
 
 
@@ -36,3 +42,33 @@ def test_time_endpoint_without_gateway_header():
                            repeats=3, warmup=0)
     assert len(timing["round_trip_ms"]) == 3
     assert timing["gateway_ms"] == []
+
+
+class FakeSageMaker:
+    """`get_waiter("endpoint_in_service")` whose wait ends as `outcomes` says (None = InService)."""
+
+    def __init__(self, outcomes: dict[str, dict | None]) -> None:
+        self.outcomes, self.waited = outcomes, []
+
+    def get_waiter(self, name: str):
+        assert name == "endpoint_in_service"
+        return self
+
+    def wait(self, EndpointName: str, WaiterConfig: dict) -> None:  # noqa: N803 - boto3's names
+        self.waited.append(EndpointName)
+        last = self.outcomes[EndpointName]
+        if last is not None:
+            raise WaiterError(name="EndpointInService", reason="terminal failure state", last_response=last)
+
+
+def test_wait_for_endpoints_waits_for_each_with_the_waiter():
+    sm = FakeSageMaker({"a": None, "b": None})
+    wait_for_endpoints(sm, ["a", "b"])
+    assert sm.waited == ["a", "b"]
+
+
+def test_a_failed_endpoint_raises_with_its_failure_reason_after_waiting_for_the_others():
+    sm = FakeSageMaker({"a": {"EndpointStatus": "Failed", "FailureReason": "model_fn raised"}, "b": None})
+    with pytest.raises(RuntimeError, match="a: model_fn raised") as raised:
+        wait_for_endpoints(sm, ["a", "b"])
+    assert sm.waited == ["a", "b"] and "b:" not in str(raised.value)

@@ -66,6 +66,14 @@ def test_safe_extract_refuses_links(tmp_path, kind):
         packaging.safe_extract(_tar_with(tmp_path, member), tmp_path / "out")
 
 
+def test_safe_extract_refuses_special_files_through_the_data_filter(tmp_path):
+    member = tarfile.TarInfo("model.pth")
+    member.type = tarfile.FIFOTYPE
+    with pytest.raises(packaging.UnsafeArchiveError, match="not a regular file"):
+        packaging.safe_extract(_tar_with(tmp_path, member), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_safe_extract_cleans_stale_files(model_archive, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

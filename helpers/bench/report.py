@@ -20,37 +20,28 @@ from helpers.bench.run import (
 )
 from helpers.bench.targets import check_targets, format_checks
 from helpers.bench.timing import DEFAULT_BLOCK, DEFAULT_SETTLE_MS
+from helpers.display import Column, table_text
 from helpers.models import DEFAULT_MODEL
 
 TABLE_COLUMNS = (
-    ("engine", "engine", "<", "{}"),
-    ("precision", "prec", "<", "{}"),
-    ("batch", "batch", ">", "{}"),
-    ("median_ms", "median ms", ">", "{:.2f}"),
-    ("p90_ms", "p90 ms", ">", "{:.2f}"),
-    ("p99_ms", "p99 ms", ">", "{:.2f}"),
-    ("throughput_ips", "img/s", ">", "{:.1f}"),
-    ("speedup_vs_eager", "speedup", ">", "{:.2f}x"),
-    ("max_abs_dprob", "max|Δprob|", ">", "{:.1e}"),
-    ("top1_agree", "top-1", ">", "{:.0%}"),
-    ("setup_s", "setup s", ">", "{:.1f}"),
-    ("page_faults_per_run", "faults/run", ">", "{}"),
+    Column("engine"),
+    Column("precision", "prec"),
+    Column("batch"),
+    Column("median_ms", "median ms", "{:.2f}"),
+    Column("p90_ms", "p90 ms", "{:.2f}"),
+    Column("p99_ms", "p99 ms", "{:.2f}"),
+    Column("throughput_ips", "img/s", "{:.1f}"),
+    Column("speedup_vs_eager", "speedup", "{:.2f}x"),
+    Column("max_abs_dprob", "max|Δprob|", "{:.1e}"),
+    Column("top1_agree", "top-1", "{:.0%}"),
+    Column("setup_s", "setup s", "{:.1f}"),
+    Column("page_faults_per_run", "faults/run"),
 )
 
 
 def format_table(result: BenchResult) -> str:
     """The rows as a fixed-width text table, with the machine and any notes/skips below it."""
-    cells = [[title for _, title, _, _ in TABLE_COLUMNS]]
-    for row in result.rows:
-        cells.append([
-            "-" if row[key] is None else fmt.format(row[key]) for key, _, _, fmt in TABLE_COLUMNS
-        ])
-    widths = [max(len(line[i]) for line in cells) for i in range(len(TABLE_COLUMNS))]
-    lines = [
-        "  ".join(f"{text:{align}{width}}" for text, (_, _, align, _), width in zip(line, TABLE_COLUMNS, widths, strict=True))
-        for line in cells
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = table_text(result.rows, TABLE_COLUMNS).splitlines()
     machine = result.machine
     libs = machine["libraries"]
     lines.append("")

@@ -3,9 +3,9 @@
 boto3 sends `POST /endpoints/{EndpointName}/invocations` (rest-json protocol) with the body
 as the raw payload and Content-Type, Accept, X-Amzn-SageMaker-Custom-Attributes and
 X-Amzn-SageMaker-Target-Variant as headers. The gateway finds the endpoint's model server
-in the `HostingService`, forwards the bytes untouched over a kept-alive connection (one per
-thread and server), and answers the way SageMaker does, so the notebooks' error handling is
-the one they would need on AWS:
+in the `HostingService`, forwards the bytes untouched through urllib3's connection pool (which
+keeps connections alive when the model server allows it), and answers the way SageMaker does,
+so the notebooks' error handling is the one they would need on AWS:
 
 - 200: the container's body and Content-Type, plus `x-Amzn-Invoked-Production-Variant`;
 - 424 `ModelError` when the container answered >= 400 (Message, OriginalStatusCode,
@@ -14,7 +14,7 @@ the one they would need on AWS:
 - 400 `ValidationError` "Endpoint X of account Y not found." for unknown, deleted, Creating
   or Failed endpoints.
 
-Every response carries `x-neo-workshop-gateway-ms`: the time spent in the gateway itself
+Every response carries GATEWAY_MS_HEADER (`helpers.local_names`): the time spent in the gateway itself
 (routing, reading the body, building the answer), excluding the round trip to the model server,
 so a benchmark can show the gateway's overhead apart from the model's. moto is not involved:
 this is a plain WSGI app.
@@ -22,15 +22,14 @@ this is a plain WSGI app.
 
 from __future__ import annotations
 
-import http.client
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
+import urllib3
 from werkzeug.wrappers import Request, Response
 
 from helpers.local.hosting_service import HostingService
@@ -38,6 +37,7 @@ from helpers.local.model_server import MAX_BODY_BYTES, set_nodelay
 from helpers.local_names import GATEWAY_MS_HEADER
 
 UPSTREAM_TIMEOUT_S = 60.0  # SageMaker gives a container 60 s to answer an invocation
+UPSTREAM_CONNECTIONS = 16  # kept per model server; more concurrent invocations open extra ones
 MAX_ORIGINAL_MESSAGE = 4096
 VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
@@ -45,55 +45,6 @@ TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
 ROUTE_PREFIX, ROUTE_SUFFIX = "/endpoints/", "/invocations"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-class Upstream:
-    """Per-thread HTTP connections to model servers (http.client is not thread-safe).
-
-    A connection is reused while the server keeps it alive. werkzeug 3.1 (the model server)
-    answers `Connection: close`, so today each invocation opens a fresh loopback connection
-    (~0.1 ms); the pool makes a keep-alive model server pay off without changes here.
-    """
-
-    def __init__(self, timeout: float = UPSTREAM_TIMEOUT_S) -> None:
-        self.timeout = timeout
-        self._local = threading.local()
-
-    def _connection(self, url: str) -> tuple[http.client.HTTPConnection, bool]:
-        pool: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault("pool", {})
-        connection = pool.get(url)
-        if connection is not None:
-            return connection, True
-        parsed = urlparse(url)
-        connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=self.timeout)
-        pool[url] = connection
-        return connection, False
-
-    def _drop(self, url: str) -> None:
-        connection = self._local.__dict__.get("pool", {}).pop(url, None)
-        if connection is not None:
-            connection.close()
-
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        """POST /invocations; retry once on a fresh connection if a reused one was closed."""
-        for attempt in range(2):
-            connection, reused = self._connection(url)
-            try:
-                connection.request("POST", "/invocations", body=body, headers=headers)
-                response = connection.getresponse()
-                data = response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self._drop(url)
-                if reused and attempt == 0:
-                    continue  # the server closed an idle kept-alive connection
-                raise
-            except Exception:
-                self._drop(url)
-                raise
-            if response.will_close:
-                self._drop(url)
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-        raise AssertionError("unreachable")
 
 
 def error(status: int, code: str, message: str, **members: Any) -> Response:
@@ -146,7 +97,9 @@ def forward_headers(request: Request) -> dict[str, str]:
 
 def make_app(hosting: HostingService) -> WSGIApp:
     """The WSGI app server.py serves with werkzeug's threaded server on 127.0.0.1."""
-    upstream = Upstream()
+    # No retries: an invocation is never sent twice (the model may not be idempotent), and a
+    # server that does not answer is reported at once, as SageMaker reports it.
+    upstream = urllib3.PoolManager(maxsize=UPSTREAM_CONNECTIONS, retries=False, timeout=UPSTREAM_TIMEOUT_S)
 
     def invoke(request: Request, name: str) -> tuple[Response, float]:
         """Route one InvokeEndpoint; returns the response and seconds spent waiting upstream."""
@@ -167,19 +120,20 @@ def make_app(hosting: HostingService) -> WSGIApp:
         body = request.get_data(cache=False)
         started = time.perf_counter()
         try:
-            status, headers, data = upstream.post(route.url, body, forward_headers(request))
-        except (OSError, http.client.HTTPException) as exc:
+            answer = upstream.request("POST", f"{route.url}/invocations", body=body, headers=forward_headers(request))
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
             waited = time.perf_counter() - started
             reason = f"The model server did not answer ({type(exc).__name__}: {exc}): " + hosting.diagnose(name)
             return model_error(hosting, name, route.variant_name, 0, reason), waited
         waited = time.perf_counter() - started
-        if status >= 400:
-            original = data[:MAX_ORIGINAL_MESSAGE].decode("utf-8", errors="replace")
-            return model_error(hosting, name, route.variant_name, status, original), waited
-        response = Response(data, status=200, content_type=headers.get("content-type", "application/octet-stream"))
+        if answer.status >= 400:
+            original = answer.data[:MAX_ORIGINAL_MESSAGE].decode("utf-8", errors="replace")
+            return model_error(hosting, name, route.variant_name, answer.status, original), waited
+        response = Response(answer.data, status=200,
+                            content_type=answer.headers.get("Content-Type", "application/octet-stream"))
         response.headers[VARIANT_HEADER] = route.variant_name
-        if CUSTOM_ATTRIBUTES_HEADER.lower() in headers:
-            response.headers[CUSTOM_ATTRIBUTES_HEADER] = headers[CUSTOM_ATTRIBUTES_HEADER.lower()]
+        if CUSTOM_ATTRIBUTES_HEADER in answer.headers:
+            response.headers[CUSTOM_ATTRIBUTES_HEADER] = answer.headers[CUSTOM_ATTRIBUTES_HEADER]
         return response, waited
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
