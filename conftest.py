@@ -22,19 +22,9 @@ TEST_SESSION_ENV = "NEO_WORKSHOP_TEST_SESSION"
 
 def session_processes(session: str) -> list:
     """Live local-backend and model-server processes carrying this session's mark."""
-    import psutil
+    from helpers.local.processes import module_processes
 
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        try:
-            cmdline = " ".join(process.info["cmdline"] or [])
-            if (any(module in cmdline for module in SERVER_MODULES)
-                    and process.status() != psutil.STATUS_ZOMBIE
-                    and process.environ().get(TEST_SESSION_ENV) == session):
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
+    return module_processes(SERVER_MODULES, lambda process: process.environ().get(TEST_SESSION_ENV) == session)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,14 +32,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from helpers.local import control
+    from helpers.polling import wait_until
+
     work = os.environ.get("NEO_WORKSHOP_WORK_DIR")
     if work and Path(work).exists():
-        from helpers.local import control
-
         control.stop(Path(work))
-    deadline = time.monotonic() + 10  # orphaned model servers notice their parent is gone within a second
-    while (left := session_processes(os.environ[TEST_SESSION_ENV])) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    session_id = os.environ[TEST_SESSION_ENV]
+    try:  # orphaned model servers notice their parent is gone within a second
+        wait_until(lambda: not session_processes(session_id), timeout_s=10, interval_s=0.2)
+        left = []
+    except TimeoutError:
+        left = session_processes(session_id)
     if left:
         print("\nERROR: processes left running after the tests (now killed):\n  "
               + "\n  ".join(f"{p.pid}: {' '.join(p.cmdline())}" for p in left))

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from helpers.paths import NOTEBOOKS_DIR, WORK_DIR_ENV, work_dir
 
@@ -38,7 +39,7 @@ def execute_notebook(path: Path, executed_dir: Path) -> float:
     from nbclient.exceptions import CellExecutionError
 
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", config=kernel_config(),
                             resources={"metadata": {"path": str(path.parent)}})
     started = time.monotonic()
     try:
@@ -53,6 +54,20 @@ def execute_notebook(path: Path, executed_dir: Path) -> float:
         executed_dir.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, executed_dir / path.name)
     return time.monotonic() - started
+
+
+def kernel_config() -> Any:
+    """Encrypt the kernel's messages (CurveZMQ) where pyzmq can: the kernel then has no reason to
+    warn "Kernel is running over TCP without encryption" at the start of every notebook.
+
+    jupyter_client's `transport_encryption = "auto"` provisions the keys when the kernelspec
+    declares support (ipykernel's python3 does); without CurveZMQ in pyzmq it would refuse to
+    start, so then the kernel runs unencrypted on loopback, as before, and warns.
+    """
+    import zmq
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport_encryption": "auto"}}) if zmq.has("curve") else Config()
 
 
 def _run_cleanup_cells(client: object, notebook: object, after: int) -> None:

@@ -42,6 +42,27 @@ def model_archive(traced_model_file, model_and_spec, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def assert_npy_says_cat(model_archive):
+    """Check an `application/x-npy` answer for the cat photo: one probability row, summing to 1, top-1 a cat."""
+    import io
+
+    import numpy as np
+
+    from helpers.packaging import read_archive_config
+
+    labels = read_archive_config(model_archive)["labels"]
+
+    def check(body: bytes) -> None:
+        probabilities = np.load(io.BytesIO(body))
+        assert probabilities.shape == (1, len(labels))
+        assert probabilities.sum() == pytest.approx(1.0, abs=1e-4)
+        top1 = labels[int(probabilities.argmax())]
+        assert "cat" in top1 or top1 == "tabby", top1
+
+    return check
+
+
+@pytest.fixture(scope="session")
 def local_backend(tmp_path_factory) -> Iterator[object]:
     """One local AWS backend for the whole test session, stopped (and checked gone) at the end.
 

@@ -123,6 +123,17 @@ def test_select_engines_puts_eager_first_and_handles_bf16(monkeypatch):
         select_engines(["tvm"], [])
 
 
+def test_bf16_twins_are_added_last_where_the_cpu_has_bf16(monkeypatch):
+    monkeypatch.setattr(engines, "bf16_supported", lambda: True)
+    assert select_engines(["neo-local", "onnxruntime"], []) == ["eager", "neo-local", "onnxruntime", "neo-local-bf16"]
+    assert select_engines(["neo-local"], [], add_bf16=False) == ["eager", "neo-local"]
+    assert select_engines(["neo-local", "neo-local-bf16"], []) == ["eager", "neo-local", "neo-local-bf16"]
+    notes: list[str] = []
+    monkeypatch.setattr(engines, "bf16_supported", lambda: False)
+    assert select_engines(["neo-local"], notes) == ["eager", "neo-local"]
+    assert notes == ["bf16 skipped: CPU has no native bf16"]
+
+
 # --------------------------------------------------------------------------- target check
 def _row(engine: str, median: float, precision: str = "fp32", **extra) -> dict:
     return {"engine": engine, "precision": precision, "batch": 1, "median_ms": median,
@@ -175,7 +186,7 @@ def test_smoke_run_produces_well_formed_rows(tiny_model, tmp_path, monkeypatch):
     monkeypatch.setitem(engines.BUILDERS, "torch.compile", ("fp32", broken))
     result = bench.run_benchmark(
         model=model, spec=spec, engines=["neo-local", "torchscript", "torch.compile"], batches=[1, 2],
-        repeats=3, warmup=1, work_dir=tmp_path, log=lambda message: None,
+        repeats=3, warmup=1, work_dir=tmp_path, log=lambda message: None, bf16=False,
     )
     assert [(r["engine"], r["batch"]) for r in result.rows] == [
         (e, b) for b in (1, 2) for e in ("eager", "neo-local", "torchscript", "torch.compile")
@@ -203,6 +214,32 @@ def test_smoke_run_produces_well_formed_rows(tiny_model, tmp_path, monkeypatch):
     assert "skipped: torch.compile" in bench.format_table(result)
 
 
+def test_notebook_engines_get_a_neo_local_bf16_row_on_a_bf16_cpu(tiny_model, tmp_path, monkeypatch):
+    """Notebook 05 names no bf16 engine; on a CPU with native bf16 its table still gets `neo-local (bf16)`.
+
+    This CPU has no bf16 to compile for, so the capability and both neo-local builders are faked
+    (they run the eager model); what is tested is which rows the run produces and how they read.
+    """
+    model, spec = tiny_model
+
+    def fake_neo_local(precision: str):
+        def build(workbench, batch):
+            return {"run": engines.torch_runner(workbench.model), "runtime": "fake", "precision": precision}
+        return build
+
+    monkeypatch.setattr(engines, "bf16_supported", lambda: True)
+    monkeypatch.setitem(engines.BUILDERS, "neo-local", ("fp32", fake_neo_local("fp32")))
+    monkeypatch.setitem(engines.BUILDERS, "neo-local-bf16", ("bf16", fake_neo_local("bf16")))
+    result = bench.run_benchmark(model=model, spec=spec, engines=("eager", "neo-local"), batches=[1], repeats=2,
+                                 warmup=0, work_dir=tmp_path, log=lambda message: None)
+    assert [(r["engine"], r["precision"]) for r in result.rows] == [
+        ("eager", "fp32"), ("neo-local", "fp32"), ("neo-local", "bf16")]
+    assert set(result.samples["1"]) == {"eager", "neo-local", "neo-local (bf16)"}
+    assert any(line.split()[:2] == ["neo-local", "bf16"] for line in bench.format_table(result).splitlines())
+    assert "bf16 skipped" not in " ".join(result.notes)
+    assert check_targets(result.rows)[0]["check"] == "speedup vs eager"  # the fp32 row is the one checked
+
+
 @pytest.mark.slow
 def test_precompiled_artifacts_are_reused_and_checked(tiny_model, tmp_path):
     import torch
@@ -219,7 +256,7 @@ def test_precompiled_artifacts_are_reused_and_checked(tiny_model, tmp_path):
     result = bench.run_benchmark(
         model=model, spec=spec, engines=["neo-local"], batches=[1, 2], repeats=3, warmup=1,
         work_dir=tmp_path / "bench", traced_file=traced, compiled_dirs={1: artifact, 2: artifact},
-        log=lambda message: None,
+        log=lambda message: None, bf16=False,
     )
     neo = {r["batch"]: r for r in result.rows if r["engine"] == "neo-local"}
     assert f"precompiled {artifact}" in neo[1]["runtime"]
@@ -233,7 +270,7 @@ def test_cli_json_output(tmp_path, monkeypatch, capsys):
     from helpers.paths import WORK_DIR_ENV
 
     monkeypatch.delenv(WORK_DIR_ENV, raising=False)
-    code = bench.main(["--", "--json", "--engines", "eager", "neo-local", "--batch", "1",
+    code = bench.main(["--", "--json", "--engines", "eager", "neo-local", "--no-bf16", "--batch", "1",
                        "--repeats", "3", "--warmup", "1", "--work-dir", str(tmp_path)])
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
@@ -256,6 +293,9 @@ def test_latency_plots_return_figures_and_save(tmp_path):
     samples = {"eager": [40.0, 42.0, 45.0], "neo-local": [4.0, 4.2, 4.1]}  # 10x apart: log scale
     figure = latency_distributions(samples, "batch 1", save_to=tmp_path / "latency.png")
     assert figure.axes[0].get_yscale() == "log"
+    labels = [t.get_text() for minor in (False, True) for t in figure.axes[0].get_yticklabels(minor=minor)]
+    assert "4" in labels and "40" in labels, labels  # plain milliseconds,
+    assert not any("times" in label or "^" in label for label in labels), labels  # not 4 × 10^1
     rows = [_row("eager", 40.0), _row("neo-local", 10.0), _row("neo-local", 4.0, precision="bf16")]
     bars = speedup_bars(rows, save_to=tmp_path / "speedup.png")
     labels = [t.get_text() for t in bars.axes[0].get_xticklabels()]

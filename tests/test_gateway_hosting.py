@@ -28,6 +28,7 @@ from PIL import Image
 
 from helpers.container.inference import preprocess_image
 from helpers.local.model_server import MAX_BODY_BYTES
+from helpers.local.processes import module_processes
 from helpers.local_names import DUMMY_CREDENTIALS, GATEWAY_MS_HEADER, STATE_DIR_NAME
 from helpers.packaging import add_code_dir, read_archive_config
 from helpers.paths import DATA_DIR
@@ -113,15 +114,7 @@ def deploy(aws: Aws, name: str, model_data_url: str) -> tuple[list[str], dict]:
 def server_processes(aws: Aws, name: str) -> list[psutil.Process]:
     """Live model servers of endpoint `name` (hosting runs each in its endpoint directory)."""
     directory = str(aws.endpoints_dir / name)
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        try:
-            if ("helpers.local.model_server" in (process.info["cmdline"] or [])
-                    and process.status() != psutil.STATUS_ZOMBIE and process.cwd() == directory):
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
+    return module_processes(("helpers.local.model_server",), lambda process: process.cwd() == directory)
 
 
 def is_dead(process: psutil.Process) -> bool:
@@ -175,7 +168,7 @@ def test_jpeg_round_trip_gives_the_cat(aws, endpoint):
     assert is_cat(top1(response))
 
 
-def test_npy_round_trip_is_binary_intact(aws, endpoint, model_archive):
+def test_npy_round_trip_is_binary_intact(aws, endpoint, model_archive, assert_npy_says_cat):
     name, _ = endpoint
     config = read_archive_config(model_archive)
     with Image.open(CAT_JPEG) as image:
@@ -184,10 +177,7 @@ def test_npy_round_trip_is_binary_intact(aws, endpoint, model_archive):
     np.save(buffer, batch)
     response = invoke(aws, name, buffer.getvalue(), "application/x-npy", Accept="application/x-npy")
     assert response["ContentType"] == "application/x-npy"
-    probabilities = np.load(io.BytesIO(response["Body"].read()))
-    assert probabilities.shape == (1, len(config["labels"]))
-    assert probabilities.sum() == pytest.approx(1.0, abs=1e-4)
-    assert is_cat(config["labels"][int(probabilities.argmax())])
+    assert_npy_says_cat(response["Body"].read())
 
 
 def test_ten_megabyte_png_through_the_gateway(aws, endpoint):
@@ -209,11 +199,16 @@ def test_target_variant(aws, endpoint):
 
 
 # --------------------------------------------------------------------------- runtime errors
+def refused(aws: Aws, name: str, body: bytes, content_type: str) -> dict:
+    """The error response of an invocation that boto3 raises as ModelError."""
+    with pytest.raises(aws.runtime.exceptions.ModelError) as raised:
+        invoke(aws, name, body, content_type)
+    return raised.value.response
+
+
 def test_bad_content_type_is_a_model_error_with_the_original_status(aws, endpoint):
     name, _ = endpoint
-    with pytest.raises(aws.runtime.exceptions.ModelError) as raised:
-        invoke(aws, name, b"a,b", "text/csv")
-    response = raised.value.response
+    response = refused(aws, name, b"a,b", "text/csv")
     assert response["Error"]["Code"] == "ModelError"
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert response["OriginalStatusCode"] == 415
@@ -225,9 +220,7 @@ def test_bad_content_type_is_a_model_error_with_the_original_status(aws, endpoin
 
 def test_corrupt_image_is_a_model_error_400(aws, endpoint):
     name, _ = endpoint
-    with pytest.raises(aws.runtime.exceptions.ModelError) as raised:
-        invoke(aws, name, b"not an image", "application/x-image")
-    assert raised.value.response["OriginalStatusCode"] == 400
+    assert refused(aws, name, b"not an image", "application/x-image")["OriginalStatusCode"] == 400
 
 
 def test_unknown_endpoint_is_a_validation_error(aws):
@@ -269,14 +262,12 @@ def test_delete_recreate_and_a_crashed_server(aws, model_url):
 
     (process,) = server_processes(aws, name)
     os.kill(process.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while not is_dead(process) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    with pytest.raises(aws.runtime.exceptions.ModelError) as raised:
-        invoke(aws, name, CAT_JPEG.read_bytes(), "image/jpeg")
-    assert raised.value.response["OriginalStatusCode"] == 0
-    assert "did not answer" in raised.value.response["Error"]["Message"]
-    assert "exited with code" in raised.value.response["Error"]["Message"]
+    wait_until(lambda: is_dead(process), timeout_s=30, interval_s=0.05,
+               timeout_message=f"the killed model server {process.pid} is still alive after 30 s")
+    response = refused(aws, name, CAT_JPEG.read_bytes(), "image/jpeg")
+    assert response["OriginalStatusCode"] == 0
+    assert "did not answer" in response["Error"]["Message"]
+    assert "exited with code" in response["Error"]["Message"]
     delete_endpoint(aws, name)
 
 

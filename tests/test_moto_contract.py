@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.local import compilation_service, hosting_service, moto_patch
+from helpers.local import compilation_service, hosting_service, hosting_steps, moto_patch
 from helpers.local.run_file import RunInfo
 from helpers.local_names import DEFAULT_ACCOUNT_ID as ACCOUNT
 from helpers.local_names import DEFAULT_REGION as REGION
@@ -85,35 +85,47 @@ def test_response_passes_keywords_to_create_compilation_job() -> None:
 
 
 @pytest.fixture
-def moto_job():
-    """A CompilationJob created through moto's own (unpatched) backend method."""
+def moto_backend():
+    """moto's own SageMaker backend (mock_aws, in this process), with moto's methods unpatched."""
     from moto import mock_aws
-    from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
+    from moto.sagemaker.models import sagemaker_backends
 
     with mock_aws():
-        backend = sagemaker_backends[ACCOUNT][REGION]
-        _unwrapped(SageMakerModelBackend.create_compilation_job)(
-            backend, compilation_job_name="contract", role_arn=f"arn:aws:iam::{ACCOUNT}:role/r",
-            output_config={"S3OutputLocation": "s3://bucket/out", "TargetDevice": "ml_c5"},
-            stopping_condition={"MaxRuntimeInSeconds": 900}, model_package_version_arn=None,
-            input_config={"S3Uri": "s3://bucket/model.tar.gz", "Framework": "PYTORCH",
-                          "DataInputConfig": '{"input0": [1, 3, 224, 224]}'},
-            vpc_config=None, tags=None,
-        )
-        yield backend, backend.compilation_jobs["contract"]
+        yield sagemaker_backends[ACCOUNT][REGION]
+
+
+@pytest.fixture
+def moto_job(moto_backend):
+    """A CompilationJob created through moto's own (unpatched) backend method."""
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    _unwrapped(SageMakerModelBackend.create_compilation_job)(
+        moto_backend, compilation_job_name="contract", role_arn=f"arn:aws:iam::{ACCOUNT}:role/r",
+        output_config={"S3OutputLocation": "s3://bucket/out", "TargetDevice": "ml_c5"},
+        stopping_condition={"MaxRuntimeInSeconds": 900}, model_package_version_arn=None,
+        input_config={"S3Uri": "s3://bucket/model.tar.gz", "Framework": "PYTORCH",
+                      "DataInputConfig": '{"input0": [1, 3, 224, 224]}'},
+        vpc_config=None, tags=None,
+    )
+    return moto_backend, moto_backend.compilation_jobs["contract"]
+
+
+def assert_has_listed_attributes(service, dotted: str, instance: object) -> None:
+    """`instance`, a live moto object of class `dotted`, has every attribute `service` lists for it."""
+    for attribute in service.MOTO_INTERNALS[dotted]:
+        assert hasattr(instance, attribute), (
+            f"{dotted} has no '{attribute}' any more: re-check {service.__file__} against moto (MOTO_INTERNALS)")
 
 
 def test_backend_attributes(moto_job) -> None:
     backend, _ = moto_job
-    for attribute in compilation_service.MOTO_INTERNALS["moto.sagemaker.models.SageMakerModelBackend"]:
-        assert hasattr(backend, attribute), f"SageMakerModelBackend has no '{attribute}' any more: {RECHECK}"
+    assert_has_listed_attributes(compilation_service, "moto.sagemaker.models.SageMakerModelBackend", backend)
     assert isinstance(backend.compilation_jobs, dict)
 
 
 def test_compilation_job_attributes(moto_job) -> None:
     _, job = moto_job
-    for attribute in compilation_service.MOTO_INTERNALS["moto.sagemaker.models.CompilationJob"]:
-        assert hasattr(job, attribute), f"CompilationJob has no '{attribute}' any more: {RECHECK}"
+    assert_has_listed_attributes(compilation_service, "moto.sagemaker.models.CompilationJob", job)
     assert job.compilation_job_status == "COMPLETED", "moto no longer fakes instant completion: " + RECHECK
 
 
@@ -211,38 +223,31 @@ def test_hosting_responses_pass_keywords() -> None:
 
 
 @pytest.fixture
-def moto_endpoint():
+def moto_endpoint(moto_backend):
     """A model, endpoint config and endpoint created through moto's own (unpatched) methods."""
-    from moto import mock_aws
-    from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
+    from moto.sagemaker.models import SageMakerModelBackend
 
-    with mock_aws():
-        backend = sagemaker_backends[ACCOUNT][REGION]
-        container = {"Image": "image", "ModelDataUrl": "s3://bucket/model.tar.gz", "Environment": {"A": "1"}}
-        backend.create_model(model_name="m", execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/r",
-                             primary_container=container, vpc_config=None, containers=None, tags=None)
-        backend.create_endpoint_config(
-            endpoint_config_name="c", data_capture_config=None, async_inference_config=None, tags=None,
-            kms_key_id=None, production_variants=[
-                {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.c5.xlarge",
-                 "InitialInstanceCount": 1}])
-        endpoint = _unwrapped(SageMakerModelBackend.create_endpoint)(
-            backend, endpoint_name="e", endpoint_config_name="c", tags=None)
-        yield backend, endpoint
+    container = {"Image": "image", "ModelDataUrl": "s3://bucket/model.tar.gz", "Environment": {"A": "1"}}
+    moto_backend.create_model(model_name="m", execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/r",
+                              primary_container=container, vpc_config=None, containers=None, tags=None)
+    moto_backend.create_endpoint_config(
+        endpoint_config_name="c", data_capture_config=None, async_inference_config=None, tags=None,
+        kms_key_id=None, production_variants=[
+            {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.c5.xlarge",
+             "InitialInstanceCount": 1}])
+    endpoint = _unwrapped(SageMakerModelBackend.create_endpoint)(
+        moto_backend, endpoint_name="e", endpoint_config_name="c", tags=None)
+    return moto_backend, endpoint
 
 
 def test_hosting_reads_what_moto_stores(moto_endpoint) -> None:
     backend, endpoint = moto_endpoint
-    for dotted in ("moto.sagemaker.models.SageMakerModelBackend", "moto.sagemaker.models.FakeEndpoint"):
-        owner = backend if dotted.endswith("Backend") else endpoint
-        for attribute in hosting_service.MOTO_INTERNALS[dotted]:
-            assert hasattr(owner, attribute), f"{dotted} has no '{attribute}' any more: {HOSTING_RECHECK}"
+    assert_has_listed_attributes(hosting_service, "moto.sagemaker.models.SageMakerModelBackend", backend)
+    assert_has_listed_attributes(hosting_service, "moto.sagemaker.models.FakeEndpoint", endpoint)
     assert backend.endpoints["e"] is endpoint, HOSTING_RECHECK
     assert endpoint.endpoint_status == "InService", "moto no longer fakes instant InService: " + HOSTING_RECHECK
-    model = backend.describe_model("m")
-    for attribute in hosting_service.MOTO_INTERNALS["moto.sagemaker.models.Model"]:
-        assert hasattr(model, attribute), f"Model has no '{attribute}' any more: {HOSTING_RECHECK}"
-    variant, container = hosting_service.resolve_container(backend, endpoint.endpoint_config_name)
+    assert_has_listed_attributes(hosting_service, "moto.sagemaker.models.Model", backend.describe_model("m"))
+    variant, container = hosting_steps.resolve_container(backend, endpoint.endpoint_config_name)
     assert variant == "AllTraffic", HOSTING_RECHECK
     assert container["ModelDataUrl"] == "s3://bucket/model.tar.gz" and container["Environment"] == {"A": "1"}
 

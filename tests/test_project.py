@@ -77,3 +77,18 @@ def test_runner_stops_at_the_failing_cell_and_shows_it(tmp_path):
 
 def test_notebooks_dir_is_where_runner_looks():
     assert all(p.parent == NOTEBOOKS_DIR for p in NOTEBOOKS)
+
+
+def test_runner_kernels_do_not_warn_about_unencrypted_tcp(tmp_path, capfd):
+    """`python -m helpers run` output stays quiet: the kernels' traffic is encrypted (CurveZMQ)."""
+    import zmq
+
+    if not zmq.has("curve"):
+        pytest.skip("this pyzmq has no CurveZMQ: the kernel runs unencrypted on loopback and warns")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "99_quiet.ipynb"
+    nbformat.write(notebook, path)
+    execute_notebook(path, tmp_path / "executed")
+    assert nbformat.read(tmp_path / "executed" / path.name, as_version=4).cells[0].outputs[0]["text"] == "42\n"
+    assert "without encryption" not in capfd.readouterr().err

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from helpers.container.inference import torch_runner
 from helpers.models import ModelSpec
 
 # TorchScript is deprecated in torch 2.14 (notebook 01 explains why Neo still needs it): the
@@ -33,7 +34,8 @@ Runner = Callable[[np.ndarray], np.ndarray]
 Log = Callable[[str], None]
 
 DEFAULT_ENGINES = ("eager", "torchscript", "neo-local", "torch.compile", "onnxruntime", "openvino-default")
-BF16_ENGINES = ("neo-local-bf16",)
+BF16_VARIANTS = {"neo-local": "neo-local-bf16"}  # engine -> its bf16 twin, timed where the CPU has native bf16
+BF16_ENGINES = tuple(BF16_VARIANTS.values())
 ALL_ENGINES = (*DEFAULT_ENGINES, *BF16_ENGINES)
 REFERENCE_ENGINE = "eager"
 UNDER_TEST = "neo-local"
@@ -91,20 +93,10 @@ class Workbench:
         return self.traced_file
 
 
-def _torch_runner(module: Any) -> Runner:
-    import torch
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return module(torch.from_numpy(batch)).numpy()
-
-    return run
-
-
 def _build_eager(workbench: Workbench, batch: int) -> dict[str, Any]:
     import torch
 
-    return {"run": _torch_runner(workbench.model), "runtime": f"PyTorch {torch.__version__} eager"}
+    return {"run": torch_runner(workbench.model), "runtime": f"PyTorch {torch.__version__} eager"}
 
 
 def _build_torchscript(workbench: Workbench, batch: int) -> dict[str, Any]:
@@ -114,12 +106,11 @@ def _build_torchscript(workbench: Workbench, batch: int) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         module = torch.jit.load(str(path), map_location="cpu").eval()
-    return {"run": _torch_runner(module), "runtime": f"PyTorch {torch.__version__} TorchScript"}
+    return {"run": torch_runner(module), "runtime": f"PyTorch {torch.__version__} TorchScript"}
 
 
 def _build_neo_local(workbench: Workbench, batch: int, precision: str = "fp32") -> dict[str, Any]:
     from helpers.compiler import compile_torchscript
-    from helpers.runtime import load_compiled_model
 
     if precision == "fp32" and batch in workbench.compiled_dirs:
         return _load_precompiled(workbench.compiled_dirs[batch], batch)
@@ -132,31 +123,27 @@ def _build_neo_local(workbench: Workbench, batch: int, precision: str = "fp32") 
         f"{compile_s:.1f} s (convert {result.meta['convert_time_s']:.1f} s, "
         f"codegen {result.meta['codegen_time_s']:.1f} s) -> {out_dir}"
     )
-    model = load_compiled_model(out_dir)
-    return {
-        "run": lambda x: model.run(x)[0],
-        "runtime": f"{model.runtime}, {result.meta['runtime_config']}",
-        "compile_s": compile_s,
-        "precision": result.meta["precision"],
-    }
+    return _compiled_engine(out_dir, str(result.meta["runtime_config"]), compile_s, result.meta["precision"])
 
 
 def _load_precompiled(directory: Path, batch: int) -> dict[str, Any]:
     """An artifact compiled earlier (e.g. by notebook 02/04): load it, check it fits this batch."""
-    from helpers.runtime import load_compiled_model
-
     meta_file = directory / "compiled.meta"
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     shapes = [item.get("shape") for item in meta.get("inputs", [])]
     if shapes and shapes[0] and shapes[0][0] != batch:
         raise ValueError(f"{directory} was compiled for input shape {shapes[0]}, not batch {batch}.")
+    return _compiled_engine(directory, f"precompiled {directory}", meta.get("compile_time_s"),
+                            meta.get("precision", "fp32"))
+
+
+def _compiled_engine(directory: Path, how: str, compile_s: float | None, precision: str) -> dict[str, Any]:
+    """A compiled artifact loaded the DLR way, as an engine."""
+    from helpers.runtime import load_compiled_model
+
     model = load_compiled_model(directory)
-    return {
-        "run": lambda x: model.run(x)[0],
-        "runtime": f"{model.runtime}, precompiled {directory}",
-        "compile_s": meta.get("compile_time_s"),
-        "precision": meta.get("precision", "fp32"),
-    }
+    return {"run": lambda x: model.run(x)[0], "runtime": f"{model.runtime}, {how}",
+            "compile_s": compile_s, "precision": precision}
 
 
 def _build_neo_local_bf16(workbench: Workbench, batch: int) -> dict[str, Any]:
@@ -181,7 +168,7 @@ def _build_torch_compile(workbench: Workbench, batch: int) -> dict[str, Any]:
         compiled(example)  # the first call compiles (dynamo trace + inductor C++ build)
     compile_s = time.perf_counter() - started
     workbench.log(f"torch.compile (batch {batch}) compiled in {compile_s:.1f} s")
-    return {"run": _torch_runner(compiled), "runtime": f"PyTorch {torch.__version__} inductor", "compile_s": compile_s}
+    return {"run": torch_runner(compiled), "runtime": f"PyTorch {torch.__version__} inductor", "compile_s": compile_s}
 
 
 def _export_onnx(workbench: Workbench) -> tuple[Path, float, str]:
@@ -283,12 +270,19 @@ def build_engine(name: str, workbench: Workbench, batch: int) -> Engine:
     return engine
 
 
-def select_engines(names: Sequence[str], notes: list[str]) -> list[str]:
-    """Validate engine names, put eager first (the reference), drop bf16 on CPUs without it."""
+def select_engines(names: Sequence[str], notes: list[str], *, add_bf16: bool = True) -> list[str]:
+    """Validate engine names, put eager first (the reference), handle bf16.
+
+    `add_bf16` appends the bf16 twin of each chosen engine that has one (neo-local -> its bf16
+    artifact), last, so reduced-precision rows are listed apart from the fp32 comparison. On a
+    CPU without native bf16 every bf16 engine is dropped, and a note says so.
+    """
     unknown = [n for n in names if n not in BUILDERS]
     if unknown:
         raise ValueError(f"Unknown engine(s) {unknown}: choose from {', '.join(ALL_ENGINES)}.")
     chosen = [REFERENCE_ENGINE, *(n for n in dict.fromkeys(names) if n != REFERENCE_ENGINE)]
+    if add_bf16:
+        chosen += [BF16_VARIANTS[n] for n in chosen if BF16_VARIANTS.get(n) not in (None, *chosen)]
     wants_bf16 = [n for n in chosen if BUILDERS[n][0] == "bf16"]
     if wants_bf16 and not bf16_supported():
         notes.append("bf16 skipped: CPU has no native bf16")

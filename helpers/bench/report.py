@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="untimed runs per engine first")
     parser.add_argument("--batch", type=int, nargs="+", default=list(DEFAULT_BATCHES), help="batch sizes")
     parser.add_argument("--engines", nargs="+", default=None, choices=ALL_ENGINES,
-                        help=f"default: {' '.join(DEFAULT_ENGINES)} (+ bf16 ones on CPUs with bf16)")
+                        help=f"default: {' '.join(DEFAULT_ENGINES)}")
+    parser.add_argument("--no-bf16", action="store_true",
+                        help="do not add the bf16 twins of the engines (added where the CPU has native bf16)")
     parser.add_argument("--sequential", action="store_true", help="time engines one after another, not interleaved")
     parser.add_argument("--block", type=int, default=DEFAULT_BLOCK,
                         help="timed runs per engine per turn when interleaving")
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_benchmark(
             args.model, engines=args.engines, batches=args.batch, repeats=args.repeats,
             warmup=args.warmup, work_dir=out_dir, interleave=not args.sequential, block=args.block,
-            settle_ms=args.settle_ms,
+            settle_ms=args.settle_ms, bf16=not args.no_bf16,
         )
     result.parameters["wall_s"] = round(time.perf_counter() - started, 1)
     saved = save_results(result, out_dir)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from helpers.bench.engines import (
-    BF16_ENGINES,
     DEFAULT_ENGINES,
     REFERENCE_ENGINE,
     Engine,
@@ -100,10 +99,12 @@ def run_benchmark(
     traced_file: Path | None = None,
     compiled_dirs: dict[int, Path] | None = None,
     log: Log | None = None,
+    bf16: bool = True,
 ) -> BenchResult:
     """Build every engine at every batch size, time them, check their answers against eager.
 
-    `engines` defaults to DEFAULT_ENGINES plus the bf16 ones when the CPU has native bf16.
+    `engines` defaults to DEFAULT_ENGINES; with `bf16`, the bf16 twin of each (neo-local's) is
+    timed too where the CPU has native bf16, as reduced-precision rows after the fp32 ones.
     Pass `model` + `spec` to benchmark a model that is not in the zoo (tests use a tiny one),
     `traced_file` to reuse a trace, and `compiled_dirs` ({batch: artifact dir}) to time fp32
     artifacts compiled earlier instead of compiling them here (their compile_s is the recorded one).
@@ -114,7 +115,7 @@ def run_benchmark(
         raise ValueError("repeats must be >= 1, warmup >= 0 and every batch size >= 1.")
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     notes: list[str] = []
-    names = select_engines(engines or (*DEFAULT_ENGINES, *BF16_ENGINES), notes)
+    names = select_engines(engines or DEFAULT_ENGINES, notes, add_bf16=bf16)
     if model is None:
         from helpers.models import load_model
 

@@ -126,16 +126,24 @@ def _load_config(model_dir: Path) -> dict[str, Any]:
     )
 
 
-def _torchscript_runner(path: Path) -> Any:
-    import torch
+def torch_runner(module: Any) -> Any:
+    """`batch -> logits` for a torch module (eager or TorchScript), in inference mode.
 
-    module = torch.jit.load(str(path), map_location="cpu").eval()
+    Shared with the benchmark (helpers.bench.engines), which times torch modules the same way.
+    """
+    import torch
 
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return module(torch.from_numpy(batch)).numpy()
 
     return run
+
+
+def _torchscript_runner(path: Path) -> Any:
+    import torch
+
+    return torch_runner(torch.jit.load(str(path), map_location="cpu").eval())
 
 
 def _neo_pytorch_runner(model_dir: Path) -> Any:  # pragma: no cover - needs the Neo image

@@ -6,7 +6,8 @@
     moto_patch           the one way the services change moto: named patches, undone as one
     compilation_service  the local Neo: CreateCompilationJob really compiles, StopCompilationJob
     compilation_steps    the local Neo's checks and steps, each failing with Neo's wording
-    hosting_service      CreateEndpoint starts a real model server per endpoint
+    hosting_service      CreateEndpoint starts a real model server per endpoint, DeleteEndpoint stops it
+    hosting_steps        its steps (container lookup, model data fetch, health check), failing with reasons
     model_server         the serving container: runs code/inference.py behind SageMaker's HTTP contract
     gateway              the SageMaker runtime (InvokeEndpoint) routed to those model servers
     processes            child environment, free ports, HTTP liveness, log tails, stopping

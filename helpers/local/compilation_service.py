@@ -86,13 +86,10 @@ def inference_image(region: str, framework_version: str) -> str:
 class CompilationRun:
     """One job being compiled: moto's CompilationJob (what Describe shows) and its worker."""
 
+    name: str
     job: Any  # moto's CompilationJob
     stopping: threading.Event = field(default_factory=threading.Event)
     worker: threading.Thread | None = None
-
-    @property
-    def name(self) -> str:
-        return self.job.compilation_job_name
 
     def begin(self, region: str) -> None:
         """Turn moto's instantly-COMPLETED job into a running one, as Neo reports it."""
@@ -166,7 +163,7 @@ class CompilationService:
 
     # ----------------------------------------------------------------- lifecycle
     def start(self, job: Any, region: str) -> CompilationRun:
-        run = CompilationRun(job)
+        run = CompilationRun(job.compilation_job_name, job)
         run.begin(region)
         run.worker = threading.Thread(target=self._work, args=(run,), name=f"neo-{run.name}", daemon=True)
         with self._lock:

@@ -4,10 +4,10 @@ moto 5.2.5 records CreateEndpoint and reports the endpoint InService at once, wi
 behind it. `HostingService.install()` wraps two moto methods (through `moto_patch`, like the
 compilation service) so an endpoint behaves like SageMaker's:
 
-- CreateEndpoint: the endpoint starts as Creating; a background thread reads the endpoint
-  config's first production variant -> its model -> the container's ModelDataUrl and
-  Environment, downloads model.tar.gz from (local) S3, extracts it safely and launches
-  `helpers.local.model_server` on a free port. When /ping answers 200 the endpoint is
+- CreateEndpoint: the endpoint starts as Creating; a background thread runs the steps of
+  `hosting_steps` (the endpoint config's first production variant -> its model -> the
+  container's ModelDataUrl and Environment; download model.tar.gz from local S3 and extract it
+  safely) and launches `helpers.local.model_server` on a free port. When /ping answers 200 the endpoint is
   InService; if the process exits, or does not become healthy in time, or any step fails, it
   is Failed with a FailureReason that says what happened and ends with the server's log.
 - DeleteEndpoint: the process is stopped before moto forgets the endpoint.
@@ -22,7 +22,6 @@ local stand-in for the endpoint's CloudWatch log stream).
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +29,18 @@ from subprocess import Popen
 from typing import Any, NamedTuple
 
 from helpers.local import model_server, moto_patch
-from helpers.local.processes import free_port, http_status, stop_process, tail
+from helpers.local.hosting_steps import (
+    EndpointFailure,
+    fetch_model,
+    ping,
+    resolve_container,
+    with_log,
+)
+from helpers.local.processes import free_port, stop_process
 from helpers.local.run_file import RunInfo
 from helpers.local_names import HOST
-from helpers.packaging import safe_extract
 from helpers.polling import wait_until
-from helpers.sagemaker_facts import MAX_FAILURE_REASON_CHARS, split_s3_uri
+from helpers.sagemaker_facts import MAX_FAILURE_REASON_CHARS
 
 # Everything of moto's this service relies on; tests/test_moto_contract.py checks each entry.
 MOTO_INTERNALS = {
@@ -43,6 +48,7 @@ MOTO_INTERNALS = {
     "moto.sagemaker.models.SageMakerModelBackend.create_endpoint": ("endpoint_name", "endpoint_config_name", "tags"),
     "moto.sagemaker.models.SageMakerModelBackend.delete_endpoint": ("endpoint_name",),
     # read: the endpoint table (name -> FakeEndpoint) and the lookups config -> variants -> model
+    # (hosting_steps.resolve_container)
     "moto.sagemaker.models.SageMakerModelBackend": ("endpoints", "describe_endpoint_config", "describe_model"),
     # read: the containers as CreateModel received them (dicts with ModelDataUrl, Environment)
     "moto.sagemaker.models.Model": ("primary_container", "containers"),
@@ -57,7 +63,6 @@ MOTO_INTERNALS = {
 PATCH_NAME = "hosting"
 STARTUP_TIMEOUT_S = 120.0
 PING_INTERVAL_S = 0.2
-LOG_LINES_IN_REASON = 12
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +72,6 @@ class Route(NamedTuple):
 
     url: str
     variant_name: str
-
-
-class EndpointFailure(RuntimeError):
-    """A step of endpoint creation failed; the message becomes the FailureReason."""
 
 
 @dataclass
@@ -251,7 +252,7 @@ class HostingService:
     def _bring_up(self, backend: Any, hosted: HostedEndpoint) -> None:
         variant, container = resolve_container(backend, hosted.endpoint.endpoint_config_name)
         hosted.variant_name = variant
-        model_dir = self._fetch_model(container, hosted.directory)
+        model_dir = fetch_model(self._s3_client(), container, hosted.directory)
         with hosted.lock:
             if hosted.cancelled:
                 return
@@ -261,27 +262,6 @@ class HostingService:
             )
         log.info("endpoint %s: model server pid %d on port %d", hosted.name, hosted.process.pid, hosted.port)
         self._wait_healthy(hosted)
-
-    def _fetch_model(self, container: dict[str, Any], directory: Path) -> Path:
-        """Download and safely extract the container's ModelDataUrl into `directory/model`."""
-        url = container.get("ModelDataUrl")
-        if not url:
-            raise EndpointFailure(
-                "The model's container has no ModelDataUrl: create the model with "
-                "PrimaryContainer={'Image': ..., 'ModelDataUrl': 's3://bucket/model.tar.gz'}."
-            )
-        if directory.exists():
-            shutil.rmtree(directory)  # a re-created endpoint starts clean
-        directory.mkdir(parents=True)
-        archive = directory / "model.tar.gz"
-        download(self._s3_client(), url, archive)
-        try:
-            return safe_extract(archive, directory / "model")
-        except Exception as exc:  # noqa: BLE001 - tarfile raises many types
-            raise EndpointFailure(
-                f"Could not extract the model data {url}: {exc}. Package the model with "
-                "helpers.packaging.build_model_archive (a gzipped tar, no links, no '..')."
-            ) from exc
 
     def _s3_client(self) -> Any:
         with self._lock:  # boto3 client creation is not thread-safe; clients are
@@ -326,65 +306,3 @@ class HostingService:
             hosted.set_status("Failed", reason)
         if process is not None:
             stop_process(process)
-
-
-# --------------------------------------------------------------------------- helpers
-def resolve_container(backend: Any, endpoint_config_name: str) -> tuple[str, dict[str, Any]]:
-    """Endpoint config -> first production variant -> model -> its (primary) container."""
-    try:
-        variants = backend.describe_endpoint_config(endpoint_config_name)["ProductionVariants"]
-    except Exception as exc:  # noqa: BLE001 - moto's ValidationError
-        raise EndpointFailure(f"The endpoint configuration {endpoint_config_name} no longer exists: {exc}") from exc
-    if not variants:
-        raise EndpointFailure(f"The endpoint configuration {endpoint_config_name} has no production variant.")
-    variant = variants[0]
-    try:
-        model = backend.describe_model(variant["ModelName"])
-    except Exception as exc:  # noqa: BLE001 - moto's ValidationError
-        raise EndpointFailure(
-            f"Model {variant['ModelName']} of variant {variant['VariantName']} does not exist: "
-            "create it with create_model before creating the endpoint."
-        ) from exc
-    container = model.primary_container or (model.containers[0] if model.containers else {})
-    return variant["VariantName"], container
-
-
-def download(s3: Any, url: str, destination: Path) -> None:
-    """Fetch s3://bucket/key to `destination`, explaining a missing bucket or key."""
-    try:
-        bucket, key = split_s3_uri(url)
-    except ValueError:
-        bucket = key = ""
-    if not bucket or not key.strip("/"):
-        raise EndpointFailure(f"ModelDataUrl {url!r} is not an s3://bucket/key URL.")
-    try:
-        s3.download_file(bucket, key, str(destination))
-    except Exception as exc:  # noqa: BLE001 - botocore ClientError and friends
-        raise EndpointFailure(
-            f"Could not download the model data {url}: {exc}. Upload model.tar.gz to that "
-            "S3 location (or fix ModelDataUrl), then delete and re-create the endpoint."
-        ) from exc
-
-
-def ping(port: int) -> bool:
-    """True when the model server answers GET /ping with 200."""
-    return http_status(f"http://{HOST}:{port}/ping") == 200
-
-
-def with_log(sentence: str, path: Path) -> str:
-    """`sentence` plus as many whole last lines of the log as fit in a FailureReason.
-
-    The end of the log holds the exception that killed the server, so lines are kept from the
-    bottom up; the path says where the rest is.
-    """
-    header = f"{sentence} Last lines of {path}:"
-    budget = MAX_FAILURE_REASON_CHARS - len(header) - 1
-    kept: list[str] = []
-    for line in reversed(tail(path, LOG_LINES_IN_REASON).splitlines()):
-        if len(line) + 1 > budget:
-            break
-        kept.insert(0, line)
-        budget -= len(line) + 1
-    if not kept:
-        return f"{sentence} (See {path}.)"
-    return "\n".join([header, *kept])

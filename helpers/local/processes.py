@@ -13,8 +13,9 @@ import socket
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from helpers.local_names import HOST
 from helpers.paths import REPO_ROOT
@@ -73,6 +74,25 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 5.0) -> int 
             process.kill()
             process.wait(timeout)
     return process.returncode
+
+
+def module_processes(modules: tuple[str, ...], where: Callable[[Any], bool] = lambda process: True) -> list[Any]:
+    """Live `python -m <module>` processes (psutil.Process) for any of `modules`, that `where` accepts.
+
+    Zombies do not count (exited, not yet reaped), nor do processes that vanish or deny access
+    while they are inspected. For finding what the backend left running (tests, diagnostics).
+    """
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if (any(module in (process.info["cmdline"] or []) for module in modules)
+                    and process.status() != psutil.STATUS_ZOMBIE and where(process)):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
 
 
 def tail(path: Path, lines: int = 20) -> str:
