@@ -1,6 +1,9 @@
-"""The package stays readable in one sitting: small modules, and docs that name real ones."""
+"""The package stays readable in one sitting: small modules, and docs that name the real ones (both ways)."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 
@@ -15,3 +18,29 @@ def test_no_module_is_over_the_size_limit(path):
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, (f"{path.relative_to(REPO_ROOT)} has {lines} lines (limit {MAX_LINES}): "
                                 "split it by concern, as helpers/bench/ is split")
+
+
+ARCHITECTURE = REPO_ROOT / "docs" / "ARCHITECTURE.md"
+NAMED_PATH = re.compile(r"`(helpers/[\w/.]+)`")
+DOCUMENTED = [str(p.relative_to(REPO_ROOT)) for p in MODULES if p.name not in ("__init__.py", "__main__.py")]
+
+
+def test_architecture_page_names_only_modules_that_exist():
+    named = set(NAMED_PATH.findall(ARCHITECTURE.read_text()))
+    missing = sorted(path for path in named if not (REPO_ROOT / path).exists())
+    assert not missing, f"docs/ARCHITECTURE.md names {missing}, which no longer exist: update the page"
+
+
+def test_architecture_page_names_every_module():
+    named = set(NAMED_PATH.findall(ARCHITECTURE.read_text()))
+    unnamed = [path for path in DOCUMENTED if path not in named]
+    assert not unnamed, f"docs/ARCHITECTURE.md does not say where {unnamed} belong: add them to its tables"
+
+
+def test_readme_layout_matches_the_tree():
+    readme = (REPO_ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):readme.index("## Tests")]
+    listed = set(re.findall(r"[\w]+\.py", layout))
+    files = {Path(path).name for path in DOCUMENTED}
+    assert listed == files, (f"README's Layout lists {sorted(listed - files)} that do not exist and misses "
+                             f"{sorted(files - listed)}: update it")
