@@ -14,10 +14,10 @@ so the notebooks' error handling is the one they would need on AWS:
 - 400 `ValidationError` "Endpoint X of account Y not found." for unknown, deleted, Creating
   or Failed endpoints.
 
-Every response carries GATEWAY_MS_HEADER (`helpers.local_names`): the time spent in the gateway itself
-(routing, reading the body, building the answer), excluding the round trip to the model server,
-so a benchmark can show the gateway's overhead apart from the model's. moto is not involved:
-this is a plain WSGI app.
+Every response carries GATEWAY_MS_HEADER (`helpers.local_names`): the time spent in the
+gateway itself (routing, reading the body, building the answer), excluding the round trip to the
+model server, so a benchmark can show the gateway's overhead apart from the model's. moto is not
+involved: this is a plain WSGI app.
 """
 
 from __future__ import annotations
