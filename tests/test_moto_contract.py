@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -63,7 +64,7 @@ def test_every_listed_internal_resolves(service) -> None:
 def test_listed_modules_export_the_names_used(service) -> None:
     for dotted, names in service.MOTO_INTERNALS.items():
         target = _resolve(dotted)
-        if isinstance(target, type(importlib)):  # a module: these names are imported from it
+        if isinstance(target, ModuleType):  # a module: these names are imported from it
             for name in names:
                 assert hasattr(target, name), f"{dotted}.{name} is gone: re-check {service.__file__}"
 
