@@ -6,8 +6,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # nbval runs the notebooks in a scratch work directory, never in your own work/.
 NBVAL_WORK := $(CURDIR)/work/nbval
+# The Jupyter kernel every notebook names (helpers/kernel.py; tests/test_kernel.py checks both agree).
+KERNEL_NAME    := neo-workshop
+KERNEL_DISPLAY := Python 3 (neo-workshop)
+# Python 3.12 (SageMaker Studio's) for `make test-py312`; .ci/find-python says how it is found.
+VENV312  := .venv312
+STAMP312 := $(VENV312)/.installed
 
-.PHONY: setup workshop test lint lab clean
+.PHONY: setup workshop test test-py312 lint kernel lab clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,10 +31,23 @@ test: setup lint  ## unit tests + nbval over every notebook (reduced repeat coun
 	NEO_WORKSHOP_WORK_DIR=$(NBVAL_WORK) NEO_WORKSHOP_REPEATS=10 \
 		$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
+$(STAMP312): pyproject.toml
+	@test -x $(VENV312)/bin/python || { py=$$(.ci/find-python 3.12) && $$py -m venv $(VENV312); }
+	$(VENV312)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV312)/bin/python -m pip install --quiet -e '.[dev,aws]'
+	@touch $(STAMP312)
+
+test-py312: $(STAMP312)  ## the unit tests again on Python 3.12, in .venv312 (the notebooks run in `make test`)
+	$(VENV312)/bin/python -m pytest tests -p no:cacheprovider
+
 lint: setup
 	$(VENV)/bin/ruff check helpers tests conftest.py
 
-lab: setup  ## JupyterLab on the notebooks
+kernel: setup  ## register .venv as the Jupyter kernel the notebooks name, for your user (SageMaker Studio)
+	$(PY) -m ipykernel install --user --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"
+
+lab: setup  ## JupyterLab on the notebooks, with the workshop's kernel registered inside .venv
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"
 	$(VENV)/bin/jupyter lab notebooks
 
 clean:

@@ -123,15 +123,12 @@ def _aws_role() -> str:
     """The execution role: `$NEO_WORKSHOP_ROLE_ARN`, or the Studio/notebook-instance role."""
     if os.environ.get(ROLE_ENV):
         return os.environ[ROLE_ENV]
+    from helpers import sdk  # SDK v3's sagemaker-core or Studio's SDK v2, whichever imports
+
     try:
-        from sagemaker.core.helper.session_helper import get_execution_role
-    except ImportError as exc:
-        raise RuntimeError(
-            f"Set {ROLE_ENV} to a SageMaker execution role ARN, or install the aws extra "
-            "(pip install -e '.[aws]') to look the role up inside SageMaker Studio."
-        ) from exc
-    try:
-        return get_execution_role()
+        return sdk.execution_role()
+    except sdk.SDKNotFoundError as exc:
+        raise RuntimeError(f"Set {ROLE_ENV} to a SageMaker execution role ARN. {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - outside SageMaker this raises ValueError
         raise RuntimeError(f"Not running inside SageMaker, so there is no default role: set {ROLE_ENV} ({exc}).") from exc
 
@@ -170,13 +167,12 @@ def pytorch_inference_image(backend: Backend, framework_version: str = DEFAULT_P
                             instance_type: str = "ml.c5.xlarge") -> str:
     """The SageMaker PyTorch inference image for the region (the uncompiled model's container).
 
-    On `aws` it comes from sagemaker-core's image URI tables (imported only here: ~8 s).
-    The local backend runs no containers: its model server speaks the same container contract,
-    so the image is only a label there.
+    On `aws` it comes from the SageMaker SDK's image URI tables (v3's sagemaker-core or v2,
+    imported only here: ~8 s). The local backend runs no containers: its model server speaks the
+    same container contract, so the image is only a label there.
     """
     if backend.is_local:
         return LOCAL_IMAGE
-    from sagemaker.core import image_uris
+    from helpers import sdk
 
-    return image_uris.retrieve("pytorch", region=backend.region, version=framework_version,
-                               instance_type=instance_type, image_scope="inference", py_version="py310")
+    return sdk.image_uri("pytorch", backend.region, framework_version, instance_type)

