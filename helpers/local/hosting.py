@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from subprocess import Popen
+from subprocess import Popen, TimeoutExpired
 from typing import Any, NamedTuple, Protocol
 
 from helpers.aws import split_s3_uri
@@ -53,6 +53,7 @@ MOTO_INTERNALS = {
 ENDPOINTS_DIR = Path("local-aws") / "endpoints"
 STARTUP_TIMEOUT_S = 120.0
 PING_INTERVAL_S = 0.2
+DIAGNOSE_WAIT_S = 0.5  # for a server that just died to become reapable
 LOG_LINES_IN_REASON = 12
 MAX_REASON_CHARS = 1024  # SageMaker's FailureReason limit
 
@@ -146,7 +147,10 @@ class EndpointRegistry:
         hosted = self._endpoints.get(name)
         if hosted is None or hosted.process is None:
             return f"endpoint {name} has no model server process."
-        code = hosted.process.poll()
+        try:  # a killed server resets its connections a moment before it can be reaped
+            code = hosted.process.wait(timeout=DIAGNOSE_WAIT_S)
+        except TimeoutExpired:
+            code = None
         state = "is running" if code is None else f"exited with code {code}"
         return f"its model server (pid {hosted.process.pid}) {state}; see {hosted.log_path}."
 
