@@ -13,7 +13,8 @@ What they do, and where the local server deliberately differs:
 
 - `default_model_fn(model_dir)`: `model.pt` if present, else the one `*.pt`/`*.pth` file in
   model_dir (none or several: ValueError "Exactly one .pth or .pt file is required for PyTorch
-  models: [...]"), loaded with `torch.jit.load` (a non-TorchScript file: ModelLoadError "Please
+  models: [...]"; the toolkit tests the bare names against the working directory, which
+  TorchServe sets to the model directory for its workers), loaded with `torch.jit.load` (a non-TorchScript file: ModelLoadError "Please
   ensure model is saved using torchscript") and moved `.to(device)`. The Neo PyTorch image
   loads its compiled artifact instead ("model_fn ... (Optional)" in the Neo hosting
   prerequisites); here a local Neo artifact (compiled.xml) becomes a

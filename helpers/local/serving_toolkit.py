@@ -38,9 +38,12 @@ A request (`Transformer.transform`):
   `create_predict_response`);
 - an exception that is a `BaseInferenceToolkitError` answers its own `status_code` (and
   `phrase`); any other, including the defaults' UnsupportedFormatError, answers 500
-  (`GenericInferenceToolkitError(INTERNAL_SERVER_ERROR, str(e))`). sagemaker_inference is not
-  installed here, so any exception carrying an int `status_code` in 400-599 counts, which is
-  how scripts that also run outside the container (like the workshop's) declare theirs.
+  (`GenericInferenceToolkitError(INTERNAL_SERVER_ERROR, str(e))`). The local backend does not
+  require sagemaker_inference, so any exception carrying an int `status_code` in 400-599
+  counts, which is how scripts that also run outside the container (like the workshop's, when
+  the package is missing) declare theirs.
+
+tests/test_serving_toolkit_oracle.py checks these rules against the toolkit's own code.
 
 The container environment the SageMaker Python SDK sets on a model is read by
 `describe_environment`, which says what each variable does here.
@@ -155,12 +158,12 @@ def resolve_handlers(module: ModuleType | None, model_dir: str) -> Handlers:
     user = {name: getattr(module, name, None) for name in
             ("model_fn", "transform_fn", *PIPELINE, "pre_model_fn", "model_warmup_fn")}
     if user["transform_fn"] and any(user[name] for name in PIPELINE):
-        defined = [name for name in PIPELINE if user[name]]
+        defined = ", ".join(name for name in PIPELINE if user[name])
+        where = getattr(module, "__file__", None) or module.__name__
         raise ValueError(
             "Cannot use transform_fn implementation in conjunction with input_fn, predict_fn, "
-            f"and/or output_fn implementation ({module.__file__} defines transform_fn and "
-            f"{', '.join(defined)}): keep either transform_fn or the three, as the SageMaker "
-            "serving toolkit requires."
+            f"and/or output_fn implementation ({where} defines transform_fn and {defined}): "
+            "keep either transform_fn or the three, as the SageMaker serving toolkit requires."
         )
     return Handlers(
         model_fn=user["model_fn"] or defaults.default_model_fn,
