@@ -9,6 +9,9 @@
     hosting_service      CreateEndpoint starts a real model server per endpoint, DeleteEndpoint stops it
     hosting_steps        its steps (container lookup, model data fetch, health check), failing with reasons
     model_server         the serving container: runs code/inference.py behind SageMaker's HTTP contract
+    serving_toolkit      which entry-script handler runs and how, as the SageMaker serving toolkit
+    serving_defaults     the PyTorch container's default model_fn/input_fn/predict_fn/output_fn
+    compiled_module      a local Neo artifact as a torch.nn.Module (what the Neo container hands over)
     gateway              the SageMaker runtime (InvokeEndpoint) routed to those model servers
     processes            child environment, free ports, HTTP liveness, log tails, stopping
 

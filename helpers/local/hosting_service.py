@@ -25,7 +25,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from subprocess import Popen
+from subprocess import Popen, TimeoutExpired
 from typing import Any, NamedTuple
 
 from helpers.local import model_server, moto_patch
@@ -62,6 +62,7 @@ MOTO_INTERNALS = {
 
 PATCH_NAME = "hosting"
 STARTUP_TIMEOUT_S = 120.0
+DIAGNOSE_WAIT_S = 0.5  # for a server that just died to become reapable
 PING_INTERVAL_S = 0.2
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,10 @@ class HostedEndpoint:
         """Why the model server may not answer (alive or exit code, and its log), for errors."""
         if self.process is None:
             return f"endpoint {self.name} has no model server process."
-        code = self.process.poll()
+        try:  # a killed server resets its connections a moment before it can be reaped
+            code = self.process.wait(timeout=DIAGNOSE_WAIT_S)
+        except TimeoutExpired:
+            code = None
         state = "is running" if code is None else f"exited with code {code}"
         return f"its model server (pid {self.process.pid}) {state}; see {self.log_path}."
 

@@ -9,12 +9,19 @@ is exercised through exactly the calls the real container makes:
 - `POST /invocations` Content-Type / Accept -> `input_fn` -> `predict_fn` -> `output_fn`
                       (or a single `transform_fn`, as the SageMaker toolkit allows).
 
+Which handler runs, how it is called and what its errors answer follow the SageMaker serving
+toolkit (helpers.local.serving_toolkit); the handlers an entry script leaves out, or all of
+them without an entry script, are the PyTorch container's defaults
+(helpers.local.serving_defaults), so scripts written for those containers run unchanged.
+
 Configuration is the container's environment:
 
 - `SM_MODEL_DIR`             the extracted model.tar.gz (model file + `code/inference.py`);
 - `SAGEMAKER_BIND_TO_PORT`   the port to listen on (always on 127.0.0.1 here);
 - `SAGEMAKER_PROGRAM`        the entry script in `code/` (default `inference.py`);
-- `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`  what a missing or `*/*` Accept means (JSON).
+- `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`  what a missing or `*/*` Accept means (JSON);
+- the other variables the SageMaker Python SDK sets are logged with what they mean here
+  (serving_toolkit.describe_environment).
 
 If `model_fn` fails the process logs the traceback and exits non-zero: hosting then marks
 the endpoint Failed with the end of the log, as SageMaker does with CloudWatch. The process
@@ -45,6 +52,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from helpers.local import serving_toolkit
 from helpers.local.processes import child_env
 from helpers.local_names import HOST
 
@@ -90,7 +98,7 @@ class Settings:
 
     @property
     def script(self) -> Path:
-        return self.model_dir / "code" / self.program
+        return serving_toolkit.entry_script(self.model_dir / "code", self.program)
 
 
 @dataclass
@@ -99,21 +107,25 @@ class ModelState:
 
     loaded: threading.Event = field(default_factory=threading.Event)
     module: ModuleType | None = None
+    handlers: serving_toolkit.Handlers | None = None
     model: Any = None
 
 
 # --------------------------------------------------------------------------- loading
-def import_entry_script(script: Path) -> ModuleType:
+def import_entry_script(script: Path) -> ModuleType | None:
     """Import `code/<program>` by file path, with `code/` on sys.path like the SageMaker toolkit.
 
-    Adding the directory lets an entry script import helper modules shipped next to it.
+    Adding the directory lets an entry script import helper modules shipped next to it. No
+    script is not an error, as in the toolkit: every handler is then the default one.
     """
     if not script.is_file():
         found = sorted(p.name for p in script.parent.iterdir()) if script.parent.is_dir() else []
-        raise FileNotFoundError(
-            f"Entry script {script} not found (code/ holds: {found}): package the model with "
-            "code/inference.py, or set SAGEMAKER_PROGRAM to the script's name."
+        log.warning(
+            "Entry script %s not found (code/ holds: %s): serving with the SageMaker PyTorch "
+            "container's default handlers; package code/inference.py, or set SAGEMAKER_PROGRAM "
+            "to the script's name, to use your own.", script, found,
         )
+        return None
     sys.path.insert(0, str(script.parent))
     spec = importlib.util.spec_from_file_location(script.stem, script)
     if spec is None or spec.loader is None:
@@ -121,13 +133,6 @@ def import_entry_script(script: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[script.stem] = module
     spec.loader.exec_module(module)
-    missing = [name for name in ("model_fn",) if not hasattr(module, name)]
-    has_pipeline = all(hasattr(module, n) for n in ("input_fn", "predict_fn", "output_fn"))
-    if missing or not (has_pipeline or hasattr(module, "transform_fn")):
-        raise AttributeError(
-            f"{script} must define model_fn and either input_fn/predict_fn/output_fn or "
-            "transform_fn (the SageMaker inference handler functions)."
-        )
     return module
 
 
@@ -136,8 +141,12 @@ def load_model(settings: Settings, state: ModelState, on_failure: Any) -> None:
     started = time.perf_counter()
     try:
         log.info("loading model from %s with %s", settings.model_dir, settings.script)
+        for line in serving_toolkit.describe_environment(os.environ, settings.model_dir):
+            log.info("%s", line)
         state.module = import_entry_script(settings.script)
-        state.model = state.module.model_fn(str(settings.model_dir))
+        state.handlers = serving_toolkit.resolve_handlers(state.module, str(settings.model_dir))
+        log.info("handlers: %s", state.handlers.describe())
+        state.model = state.handlers.load_model()
     except BaseException:  # noqa: BLE001 - any failure must end the process with its reason
         log.error(
             "loading the model failed (entry script import or model_fn), the endpoint cannot "
@@ -157,21 +166,10 @@ def error_response(status: int, message: str, kind: str) -> Response:
     return Response(body, status=status, content_type="application/json")
 
 
-def media_type(value: str | None) -> str:
-    return (value or "").split(";")[0].strip().lower()
-
-
-def run_handlers(module: ModuleType, model: Any, body: bytes, content_type: str, accept: str) -> Response:
+def run_handlers(state: ModelState, body: bytes, content_type: str | None, accept: str) -> Response:
     """The toolkit's request path: transform_fn, or input_fn -> predict_fn -> output_fn."""
-    if hasattr(module, "transform_fn"):
-        result = module.transform_fn(model, body, content_type, accept)
-    else:
-        batch = module.input_fn(body, content_type)
-        prediction = module.predict_fn(batch, model)
-        result = module.output_fn(prediction, accept)
-    payload, response_type = result if isinstance(result, tuple) else (result, accept)
-    if isinstance(payload, str):
-        payload = payload.encode()
+    assert state.handlers is not None
+    payload, response_type = state.handlers.transform(state.model, body, content_type, accept)
     return Response(payload, status=200, content_type=response_type)
 
 
@@ -198,18 +196,15 @@ def invoke(request: Request, state: ModelState, settings: Settings) -> Response:
             "PayloadTooLarge",
         )
     body = request.get_data(cache=False)
-    content_type = request.headers.get("Content-Type", "")
-    accept = request.headers.get("Accept", "")
-    if media_type(accept) in ("", "*/*"):
-        accept = settings.default_accept
+    content_type = request.headers.get("Content-Type")  # None when absent, as the toolkit has it
+    accept = serving_toolkit.resolve_accept(request.headers.get("Accept"), settings.default_accept)
     try:
-        return run_handlers(state.module, state.model, body, content_type, accept)
+        return run_handlers(state, body, content_type, accept)
     except Exception as exc:  # noqa: BLE001 - the container answers every error with a status
-        status = getattr(exc, "status_code", None)
-        if isinstance(status, int) and 400 <= status < 600:
-            return error_response(status, str(exc), type(exc).__name__)
-        log.error("invocation failed:\n%s", traceback.format_exc().rstrip())
-        return error_response(500, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+        status, message, _ = serving_toolkit.error_status(exc)
+        if status == 500:
+            log.error("invocation failed:\n%s", traceback.format_exc().rstrip())
+        return error_response(status, message, type(exc).__name__)
 
 
 def set_nodelay(environ: dict[str, Any]) -> None:
@@ -282,7 +277,7 @@ def watch_parent(expected_ppid: int) -> None:
 def configure_logging() -> None:
     """Timestamped lines on stdout (the launcher redirects it to model-server.log)."""
     logging.basicConfig(
-        level=logging.INFO,
+        level=serving_toolkit.log_level(os.environ, logging.INFO),
         stream=sys.stdout,
         format="%(asctime)s %(levelname)s model-server[%(process)d] %(message)s",
         force=True,
