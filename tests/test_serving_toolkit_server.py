@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.compiler import compile_torchscript
 from helpers.local import model_server
-from helpers.local.compiler import compile_torchscript
 from helpers.local.processes import free_port
 from helpers.paths import DATA_DIR
 
