@@ -6,7 +6,7 @@ dg/neo-deployment-hosting-services-prerequisites.html) and hands the script's `t
 `predict_fn` a TorchScript module: the script calls `model(x)` or `model.forward(x)` with a torch
 tensor, after `model.to(device)` / `model.eval()`, and reads `.detach().cpu().numpy()` back.
 
-The local Neo writes OpenVINO IR instead (compiled.xml/.bin/.meta, see helpers.local.compiler),
+The local Neo writes OpenVINO IR instead (compiled.xml/.bin/.meta, see helpers.compiler),
 so the local model server's default `model_fn` wraps it in `CompiledModule`: a real
 `nn.Module` without parameters, so `eval()`, `train(False)`, `to(device)`, `cpu()`,
 `requires_grad_()` and `torch.no_grad()` all work and change nothing, while `forward` runs the
