@@ -30,6 +30,7 @@ import io
 import json
 import re
 import tarfile
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,9 @@ def load_torchscript_from_archive(archive: Path, member: str = "model.pth") -> A
             data = None
         if data is None:
             raise FileNotFoundError(f"{archive} has no {member}: pass the model.tar.gz notebook 01 built.")
-        return torch.jit.load(io.BytesIO(data.read()), map_location="cpu").eval()
+        with warnings.catch_warnings():  # torch 2.9+ deprecates TorchScript; Neo still reads it
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.*")
+            return torch.jit.load(io.BytesIO(data.read()), map_location="cpu").eval()
 
 
 def generated_graph(archive: Path, input_shape: list[int]) -> Any:
