@@ -54,9 +54,23 @@ def _local(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Execute the notebooks, then write the one-file report of this run (also after a failure)."""
+    import time
+
+    from helpers.paths import work_dir
+    from helpers.report import write_report
     from helpers.runner import run_notebooks
 
-    return run_notebooks(work=args.work_dir, only=args.only, keep_backend=args.keep_backend)
+    started = time.time()
+    code = run_notebooks(work=args.work_dir, only=args.only, keep_backend=args.keep_backend)
+    try:
+        report = write_report(work_dir(args.work_dir), since=started)
+    except Exception as exc:  # noqa: BLE001 - the run's own result must still reach the user
+        print(f"Could not write the report ({type(exc).__name__}: {exc}); the executed notebooks "
+              "are still under work/executed/.", file=sys.stderr)
+        return code or 1
+    print(f"Report (one HTML file, opens offline, share it as is): {report}")
+    return code
 
 
 def _bench(args: argparse.Namespace) -> int:

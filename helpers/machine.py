@@ -43,3 +43,18 @@ def describe_machine() -> dict[str, object]:
         "python": platform.python_version(),
         "libraries": library_versions(),
     }
+
+
+@cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's instruction-set flags from /proc/cpuinfo (e.g. avx2, avx512f); empty elsewhere.
+
+    Compilers pick kernels by these: notebook 02 checks that every kernel the CPU plugin chose
+    uses an instruction set this CPU has.
+    """
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
