@@ -25,7 +25,7 @@ def tiny_artifact(tmp_path_factory) -> tuple[Path, Path]:
     """(model.tar.gz holding model.pth, compiled directory) for two conv-BN-ReLU6 blocks."""
     import torch
 
-    from helpers.local.compiler import compile_torchscript
+    from helpers.compiler import compile_torchscript
     from helpers.tracing import trace_model
 
     torch.manual_seed(0)
