@@ -6,27 +6,13 @@ import os
 
 import pytest
 
-from helpers import aws, endpoints, neo
+from helpers import aws, endpoints
 
 
 def test_split_s3_uri():
     assert aws.split_s3_uri("s3://bucket/a/b.tar.gz") == ("bucket", "a/b.tar.gz")
     with pytest.raises(ValueError, match="Not an S3 URI"):
         aws.split_s3_uri("https://bucket/a")
-
-
-def test_real_neo_refuses_a_model_traced_with_a_newer_torch(model_archive):
-    with pytest.raises(RuntimeError, match="torch <= 2.0"):
-        neo.check_framework_version(model_archive, "2.0", "aws")
-
-
-def test_local_neo_only_reports_the_version_mismatch(model_archive):
-    assert "real Neo would refuse" in neo.check_framework_version(model_archive, "2.0", "local")
-
-
-def test_framework_version_must_be_one_neo_knows(model_archive):
-    with pytest.raises(ValueError, match="1.4"):
-        neo.check_framework_version(model_archive, "2.5", "local")
 
 
 def test_unknown_backend_is_refused(monkeypatch):
