@@ -26,11 +26,14 @@ import numpy as np
 
 from helpers.paths import REPO_ROOT
 
-# FrameworkVersion -> the highest TorchScript file format version its torch reads
-# (`caffe2::serialize::kMaxSupportedFileFormatVersion`, caffe2/serialize/versions.h, read at
-# each release tag of pytorch/pytorch). torch 2.0 and 2.14 both read up to 10 (0xA).
+# FrameworkVersion -> the highest TorchScript file format version its torch reads:
+# `caffe2::serialize::kMaxSupportedFileFormatVersion`, read from the headers shipped in the
+# torch 1.4.0, 1.5.1, 1.6.0, 1.7.1, 1.8.1, 1.12.1, 1.13.1 and 2.0.1 wheels
+# (torch/include/caffe2/serialize/inline_container.h, later versions.h). torch 2.14 reads up
+# to 10 too. Versions >= 6 are written only to `.data/version`, which torch <= 1.8 never
+# reads: the comparison below covers that as well.
 MAX_FILE_FORMAT_VERSION = {
-    "1.4": 0x2, "1.5": 0x4, "1.6": 0x5, "1.7": 0x5, "1.8": 0x6,
+    "1.4": 0x2, "1.5": 0x3, "1.6": 0x5, "1.7": 0x5, "1.8": 0x5,
     "1.12": 0xA, "1.13": 0xA, "2.0": 0xA,
 }
 FRAMEWORK_PYTHON_ENV = "NEO_WORKSHOP_TORCH_PYTHON"  # a python whose torch matches FrameworkVersion
@@ -144,7 +147,9 @@ def _verdict(archive: Path, framework_version: str, input_shape: list[int]) -> s
         verdict = f"file format version {version} <= {readable}, readable by FrameworkVersion {framework_version}'s torch"
         python = framework_python(framework_version)
         if python is None:
-            return f"{verdict} (not loaded: no torch {framework_version} here; `make torch20` adds one)."
+            hint = "`make torch20` adds one" if framework_version in SIDE_ENVIRONMENTS else (
+                f"set {FRAMEWORK_PYTHON_ENV} to a Python with torch {framework_version}")
+            return f"{verdict} (not loaded: no torch {framework_version} here; {hint})."
         check = load_with(python, model_file, np.zeros(input_shape, dtype=np.float32))
         return f"{verdict}; torch {check.torch_version} loaded it and ran {input_shape} -> {list(check.output.shape)}."
 
