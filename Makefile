@@ -13,7 +13,11 @@ KERNEL_DISPLAY := Python 3 (neo-workshop)
 VENV312  := .venv312
 STAMP312 := $(VENV312)/.installed
 
-.PHONY: setup workshop test test-py312 lint kernel lab clean
+# Side environment with the torch of Neo's newest PyTorch FrameworkVersion (2.0): the pre-flight
+# check loads the traced model with it (helpers/preflight.py). ~3 GB, about a minute.
+TORCH20 := .venv-torch20
+
+.PHONY: setup torch20 workshop test test-py312 lint kernel lab clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,12 +27,19 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+$(TORCH20)/.installed:
+	@test -x $(TORCH20)/bin/python || $(PYTHON) -m venv $(TORCH20)
+	$(TORCH20)/bin/python -m pip install --quiet "torch==2.0.1" "numpy<2"
+	@touch $@
+
+torch20: $(TORCH20)/.installed  ## torch 2.0.1 beside the workshop, for the pre-flight's real load
+
 workshop: setup  ## execute every notebook headlessly (executed copies + figures under work/)
 	$(PY) -m helpers run
 
-test: setup lint  ## unit tests + nbval over every notebook (reduced repeat counts)
+test: setup lint torch20  ## unit tests + nbval over every notebook (reduced repeat counts)
 	rm -rf $(NBVAL_WORK)
-	NEO_WORKSHOP_WORK_DIR=$(NBVAL_WORK) NEO_WORKSHOP_REPEATS=10 \
+	NEO_WORKSHOP_REQUIRE_TORCH20=1 NEO_WORKSHOP_WORK_DIR=$(NBVAL_WORK) NEO_WORKSHOP_REPEATS=10 \
 		$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 $(STAMP312): pyproject.toml
@@ -51,4 +62,4 @@ lab: setup  ## JupyterLab on the notebooks, with the workshop's kernel registere
 	$(VENV)/bin/jupyter lab notebooks
 
 clean:
-	rm -rf work .pytest_cache .ruff_cache
+	rm -rf work .pytest_cache .ruff_cache $(TORCH20)

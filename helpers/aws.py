@@ -79,13 +79,64 @@ def _connect_local(work: Path) -> Backend:
     from helpers.local import control
 
     info = control.start(work)
-    os.environ.update(control.env_vars(info))
-    session = boto3.Session(region_name=info.region)
+    local_env = control.env_vars(info)
+    _route_to_local(local_env)
+    # The workshop's own clients get the dummy keys explicitly: the user's credentials stay as they were.
+    session = boto3.Session(region_name=info.region, aws_access_key_id=local_env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=local_env["AWS_SECRET_ACCESS_KEY"])
     bucket = f"sagemaker-{info.region}-{info.account_id}"
     s3 = session.client("s3")
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)
     return Backend("local", session, info.region, info.account_id, _local_role(session), bucket, work)
+
+
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+_set_by_local: dict[str, tuple[str, str | None]] = {}  # variable -> (value we set, value before)
+
+
+def _user_has_credentials() -> bool:
+    """Keys, a profile or a credentials/config file of the user's own (not the dummy keys we set)."""
+    if any(os.environ.get(v) and not _is_ours(v) for v in (*CREDENTIAL_VARIABLES, "AWS_PROFILE")):
+        return True
+    files = (("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"), ("AWS_CONFIG_FILE", "~/.aws/config"))
+    return any(Path(os.environ.get(v) or default).expanduser().is_file() for v, default in files)
+
+
+def _route_to_local(variables: dict[str, str]) -> None:
+    """Send every boto3 client of this process to the local backend, without clobbering anything.
+
+    The endpoint URLs are always set (that is what routes other clients, an SDK's included, here);
+    the dummy keys and the region only where the user has none, so a kernel that switches to `aws`
+    afterwards still finds the user's own credentials and region.
+    """
+    keep_credentials = _user_has_credentials()
+    for variable, value in variables.items():
+        ours_or_unset = not os.environ.get(variable) or _is_ours(variable)
+        if variable in ENDPOINT_VARIABLES or (ours_or_unset and not (variable in CREDENTIAL_VARIABLES and keep_credentials)):
+            before = _set_by_local[variable][1] if _is_ours(variable) else os.environ.get(variable)
+            os.environ[variable] = value
+            _set_by_local[variable] = (value, before)
+
+
+def _is_ours(variable: str) -> bool:
+    return variable in _set_by_local and os.environ.get(variable) == _set_by_local[variable][0]
+
+
+def _forget_local_routing() -> None:
+    """Undo _route_to_local: what it set (and nobody changed since) gets its earlier value back.
+
+    An endpoint URL the user configured (LocalStack, a proxy, the workshop's own stand-in in CI)
+    is therefore kept, as boto3 itself would honour it.
+    """
+    for variable in list(_set_by_local):
+        if _is_ours(variable):
+            before = _set_by_local[variable][1]
+            if before is None:
+                del os.environ[variable]
+            else:
+                os.environ[variable] = before
+        del _set_by_local[variable]
 
 
 def _local_role(session: Any) -> str:
@@ -101,8 +152,7 @@ def _local_role(session: Any) -> str:
 def _connect_aws(work: Path) -> Backend:
     import boto3
 
-    for variable in ENDPOINT_VARIABLES:  # a kernel that used `local` before must not route there
-        os.environ.pop(variable, None)
+    _forget_local_routing()  # a kernel that used `local` before must not route there any more
     session = boto3.Session()
     if not session.region_name:
         raise RuntimeError("No AWS region configured: set AWS_DEFAULT_REGION (e.g. us-east-1) or run `aws configure`.")

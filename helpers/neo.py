@@ -1,4 +1,4 @@
-"""Client-side helpers for Neo compilation jobs: the waiting, the pre-flight checks, the reading.
+"""Client-side helpers for Neo compilation jobs: the waiting and the reading (pre-flight: helpers.preflight).
 
 The boto3 calls that teach (`create_compilation_job`, `describe_compilation_job`) stay in the
 notebooks. There is no boto3 waiter for compilation jobs, so `wait_for_compilation` polls with a
@@ -12,38 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from helpers.packaging import read_archive_config
 from helpers.polling import wait_until
-from helpers.sagemaker_facts import COMPILATION_TERMINAL_STATUSES, NEO_PYTORCH_VERSIONS
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split(".")[:2])
-
-
-def check_framework_version(archive: Path, framework_version: str, backend_name: str) -> str:
-    """Stop before submitting a model real Neo would reject; return a one-line verdict.
-
-    Real Neo reads PyTorch models traced with torch <= 2.0 (FrameworkVersion 1.4 ... 2.0), and
-    the traced torch must not be newer than FrameworkVersion. The local Neo (OpenVINO) reads any
-    TorchScript, so there the mismatch is only reported.
-    """
-    if framework_version not in NEO_PYTORCH_VERSIONS:
-        raise ValueError(f"FrameworkVersion {framework_version!r} is not one Neo accepts for PyTorch: {', '.join(NEO_PYTORCH_VERSIONS)}.")
-    traced = read_archive_config(archive).get("traced_with_torch", "unknown")
-    newer = traced != "unknown" and _version_tuple(traced) > _version_tuple(framework_version)
-    if newer and backend_name == "aws":
-        raise RuntimeError(
-            f"This model was traced with torch {traced}, but real Neo compiles PyTorch models traced "
-            f"with torch <= 2.0 (you asked for FrameworkVersion {framework_version}). Trace it again in "
-            f"an environment with torch=={framework_version}.* (e.g. `conda create -n neo python=3.10 "
-            f"pytorch=={framework_version} torchvision -c pytorch`, then run notebook 01 there), or use "
-            "BACKEND = 'local'."
-        )
-    if newer:
-        return (f"traced with torch {traced} > FrameworkVersion {framework_version}: real Neo would refuse "
-                "this model; the local Neo (OpenVINO) reads it anyway.")
-    return f"traced with torch {traced}: fits FrameworkVersion {framework_version}."
+from helpers.sagemaker_facts import COMPILATION_TERMINAL_STATUSES
 
 
 def wait_for_compilation(sm: Any, job_name: str, *, poll_s: float = 2.0, timeout_s: float = 1800) -> dict[str, Any]:

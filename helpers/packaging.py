@@ -102,3 +102,29 @@ def safe_extract(archive: Path, destination: Path, *, clean: bool = True) -> Pat
         destination.mkdir(parents=True, exist_ok=True)
         tar.extractall(destination, members=members, filter="data")
     return destination
+
+
+def has_code_dir(archive: Path) -> bool:
+    """True when the archive carries `code/inference.py` (what the serving container imports)."""
+    return any(name == "code/inference.py" for name, _ in list_archive(archive))
+
+
+def add_code_from(compiled: Path, source: Path, destination: Path) -> Path:
+    """`compiled` plus the `code/` directory of `source`, written to `destination`.
+
+    Whether Neo copies `code/` from its input into its output is not documented. The SageMaker
+    Python SDK does not rely on it: before deploying a compiled model it always repacks the
+    entry script into the artifact's `code/` (sagemaker/utils.py `repack_model`, called from
+    `Model._upload_code`). This is the same step, for archives that lack it.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(compiled) as tar_in, tarfile.open(source) as code_in, tarfile.open(destination, "w:gz") as out:
+        for member in tar_in.getmembers():
+            check_member(member)
+            if not member.name.removeprefix("./").startswith("code/"):
+                out.addfile(member, tar_in.extractfile(member) if member.isfile() else None)
+        for member in code_in.getmembers():
+            check_member(member)
+            if member.name.removeprefix("./").startswith("code/"):
+                out.addfile(member, code_in.extractfile(member) if member.isfile() else None)
+    return destination

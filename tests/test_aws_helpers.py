@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from helpers import aws, endpoints, neo
+from helpers import aws, endpoints
 
 
 def test_split_s3_uri():
@@ -15,36 +15,78 @@ def test_split_s3_uri():
         aws.split_s3_uri("https://bucket/a")
 
 
-@pytest.mark.parametrize(("version", "backend", "error", "says"), [
-    ("2.0", "aws", RuntimeError, "torch <= 2.0"),  # real Neo refuses a model traced with a newer torch
-    ("2.5", "local", ValueError, "1.4"),  # a FrameworkVersion Neo does not know, on any backend
-])
-def test_framework_version_checks_refuse_what_neo_refuses(model_archive, version, backend, error, says):
-    with pytest.raises(error, match=says):
-        neo.check_framework_version(model_archive, version, backend)
-
-
-def test_local_neo_only_reports_the_version_mismatch(model_archive):
-    assert "real Neo would refuse" in neo.check_framework_version(model_archive, "2.0", "local")
-
-
 def test_unknown_backend_is_refused(monkeypatch):
     monkeypatch.delenv(aws.BACKEND_ENV, raising=False)
     with pytest.raises(ValueError, match="local"):
         aws.connect("azure")
 
 
-def test_aws_backend_without_credentials_says_what_to_do(monkeypatch, tmp_path):
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+LOCAL_ENV = {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "http://127.0.0.1:4567",
+             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+             "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def clean_aws_env(monkeypatch, tmp_path):
+    """No AWS settings at all: no keys, no profile, no config files."""
+    for variable in (*LOCAL_ENV, "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(aws, "_set_by_local", {})
+
+
+def test_local_routing_keeps_the_users_own_keys_and_region(clean_aws_env, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAUSERKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "user-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    aws._route_to_local(LOCAL_ENV)
+    assert os.environ["AWS_ENDPOINT_URL"] == LOCAL_ENV["AWS_ENDPOINT_URL"]
+    assert (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_DEFAULT_REGION"]) == ("AKIAUSERKEY", "eu-west-1")
+    aws._forget_local_routing()
+    assert "AWS_ENDPOINT_URL" not in os.environ and os.environ["AWS_ACCESS_KEY_ID"] == "AKIAUSERKEY"
+
+
+def test_local_routing_keeps_a_profiles_credentials(clean_aws_env, monkeypatch, tmp_path):
+    (tmp_path / "credentials").write_text("[default]\naws_access_key_id = AKIA\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    aws._route_to_local(LOCAL_ENV)
+    assert "AWS_ACCESS_KEY_ID" not in os.environ, "dummy keys would shadow the profile"
+
+
+def test_dummy_keys_only_where_there_are_none_and_taken_back(clean_aws_env):
+    aws._route_to_local(LOCAL_ENV)
+    aws._route_to_local(LOCAL_ENV)  # a second notebook connecting again changes nothing
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "testing"
+    aws._forget_local_routing()
+    assert not any(variable in os.environ for variable in LOCAL_ENV)
+
+
+def test_an_endpoint_url_the_user_set_comes_back_after_local(clean_aws_env, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://localstack:4566")
+    aws._route_to_local(LOCAL_ENV)
+    assert os.environ["AWS_ENDPOINT_URL"] == LOCAL_ENV["AWS_ENDPOINT_URL"]
+    aws._forget_local_routing()
+    assert os.environ["AWS_ENDPOINT_URL"] == "http://localstack:4566"
+
+
+def test_aws_backend_without_credentials_says_what_to_do(clean_aws_env, monkeypatch, tmp_path):
     monkeypatch.setenv(aws.BACKEND_ENV, "aws")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # a kernel that used `local` before
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    aws._route_to_local(LOCAL_ENV)  # this kernel used `local` before
     with pytest.raises(RuntimeError, match="credentials"):
         aws.connect("local", tmp_path)  # the environment variable wins over the argument
-    assert "AWS_ENDPOINT_URL" not in os.environ, "aws must not route to a local backend"
+    assert "AWS_ENDPOINT_URL" not in os.environ, "aws must not route to the local backend any more"
+
+
+def test_aws_backend_honours_an_explicit_endpoint_url(clean_aws_env, monkeypatch, tmp_path):
+    """As boto3 does (LocalStack, a proxy, the CI stand-in): only our own stale routing is dropped."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with pytest.raises(RuntimeError, match="credentials"):
+        aws.connect("aws", tmp_path)
+    assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
 
 
 def test_pytorch_image_uri_for_aws_comes_from_sagemaker_core(tmp_path):

@@ -95,3 +95,104 @@ def test_model_dir_without_artifact_lists_what_it_found(tmp_path):
 def test_softmax_is_stable():
     probabilities = inference.softmax(np.array([[1000.0, 0.0]]))
     assert np.isfinite(probabilities).all() and probabilities[0, 0] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- real Neo layouts (issue 8)
+def neo_layout(traced_model_file, tmp_path, name: str, with_config: bool = True, model_archive=None):
+    """A model directory laid out like a real Neo output: the TorchScript under `name`."""
+    import shutil
+
+    model_dir = tmp_path / name.replace(".", "-")
+    (model_dir / "code").mkdir(parents=True)
+    shutil.copy(traced_model_file, model_dir / name)
+    shutil.copy(inference.__file__, model_dir / "code" / "inference.py")
+    if with_config:
+        config = packaging.read_archive_config(model_archive)
+        (model_dir / "code" / inference.CONFIG_FILE).write_text(json.dumps(config))
+    return model_dir
+
+
+@pytest.mark.parametrize("name", ["compiled.pt", "model.pth", "model.pt", "resnet-ish.pt"])
+def test_every_name_real_neo_has_used_loads(traced_model_file, model_archive, tmp_path, name):
+    model = inference.model_fn(str(neo_layout(traced_model_file, tmp_path, name, model_archive=model_archive)))
+    body, _ = _answer(model, sample_images()[0].read_bytes(), "application/x-image")
+    assert json.loads(body)["predictions"][0][0]["label"] in {"tiger cat", "Egyptian cat", "tabby"}
+
+
+def test_two_candidate_model_files_are_refused_by_name(traced_model_file, model_archive, tmp_path):
+    model_dir = neo_layout(traced_model_file, tmp_path, "a.pt", model_archive=model_archive)
+    (model_dir / "b.pth").write_bytes((model_dir / "a.pt").read_bytes())
+    with pytest.raises(FileNotFoundError, match="a.pt"):
+        inference.model_fn(str(model_dir))
+
+
+def test_neopytorch_configures_before_the_load_and_sample_input_warms_up(
+        traced_model_file, model_archive, tmp_path, monkeypatch):
+    """In Neo's PyTorch image, neopytorch.config(model_dir=..., neo_runtime=True) comes first."""
+    import pickle
+    import sys
+    import types
+
+    import torch
+
+    calls = []
+    fake = types.ModuleType("neopytorch")
+    fake.config = lambda **kwargs: calls.append(kwargs)
+    monkeypatch.setitem(sys.modules, "neopytorch", fake)
+    model_dir = neo_layout(traced_model_file, tmp_path, "model.pth", model_archive=model_archive)
+    (model_dir / "sample_input.pkl").write_bytes(pickle.dumps(torch.zeros(1, 3, 224, 224)))
+    model = inference.model_fn(str(model_dir))
+    assert calls == [{"model_dir": str(model_dir), "neo_runtime": True}]
+    assert model.runtime == "neo-pytorch"
+
+
+def test_a_broken_sample_input_does_not_stop_the_endpoint(traced_model_file, model_archive, tmp_path, caplog):
+    model_dir = neo_layout(traced_model_file, tmp_path, "compiled.pt", model_archive=model_archive)
+    (model_dir / "sample_input.pkl").write_bytes(b"not a pickle")
+    assert inference.model_fn(str(model_dir)).runtime == "torchscript"
+    assert "Warm-up with sample_input.pkl failed" in caplog.text
+
+
+# --------------------------------------------------------------------------- your own model (issue 10, item 8)
+def test_archive_without_model_config_serves_with_imagenet_defaults(traced_model_file, tmp_path, caplog):
+    model_dir = neo_layout(traced_model_file, tmp_path, "model.pth", with_config=False)
+    model = inference.model_fn(str(model_dir))
+    assert "ImageNet preprocessing defaults" in caplog.text
+    answer = json.loads(_answer(model, sample_images()[0].read_bytes(), "application/x-image")[0])
+    assert answer["predictions"][0][0]["label"] in {"tiger cat", "Egyptian cat", "tabby"}
+
+
+def test_a_model_without_1000_classes_answers_class_indices(tmp_path):
+    import shutil
+
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 10)).eval()
+    model_dir = tmp_path / "ten"
+    (model_dir / "code").mkdir(parents=True)
+    torch.jit.trace(net, torch.zeros(1, 3, 224, 224)).save(str(model_dir / "model.pth"))
+    shutil.copy(inference.__file__, model_dir / "code" / "inference.py")
+    model = inference.model_fn(str(model_dir))
+    answer = json.loads(_answer(model, sample_images()[1].read_bytes(), "image/jpeg")[0])
+    assert {row["label"] for row in answer["predictions"][0]} <= {str(i) for i in range(10)}
+
+
+# --------------------------------------------------------------------------- memory (issue 10, item 7)
+def test_an_image_too_large_to_decode_is_a_clear_400():
+    big = io.BytesIO()
+    Image.new("1", (8000, 5000)).save(big, format="PNG")  # 40 MP, a few KB on the wire
+    with pytest.raises(inference.BadRequest, match="8000x5000 = 40 MP"):
+        inference.decode_image(big.getvalue(), 256)
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_scale():
+    photo = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (120, 80, 40)).save(photo, format="JPEG")
+    image = inference.decode_image(photo.getvalue(), 256)
+    assert min(image.size) >= 256 and image.size[0] <= 1000, image.size
+
+
+def test_not_an_image_says_what_it_got_not_an_object_address():
+    with pytest.raises(inference.BadRequest) as error:
+        inference.decode_image(b"GIF89a-not-really", 256)
+    assert "BytesIO" not in str(error.value) and "b'GIF89a-n'" in str(error.value)

@@ -80,3 +80,17 @@ def test_safe_extract_cleans_stale_files(model_archive, tmp_path):
     (out / "stale.txt").write_text("old")
     packaging.safe_extract(model_archive, out)
     assert not (out / "stale.txt").exists() and (out / "model.pth").exists()
+
+
+def test_code_is_added_to_a_compiled_archive_that_lacks_it(model_archive, tmp_path):
+    """Issue 8, fact 3: whether Neo keeps code/ is undocumented; the notebooks add it when missing."""
+    compiled = tmp_path / "model-ml_c5.tar.gz"
+    with tarfile.open(compiled, "w:gz") as tar:
+        (tmp_path / "model.pth").write_bytes(b"compiled")
+        tar.add(tmp_path / "model.pth", arcname="model.pth")
+    assert not packaging.has_code_dir(compiled)
+    repacked = packaging.add_code_from(compiled, model_archive, tmp_path / "out" / compiled.name)
+    assert packaging.has_code_dir(repacked)
+    assert [name for name, _ in packaging.list_archive(repacked)] == [
+        "code/inference.py", "code/model-config.json", "model.pth"]
+    assert packaging.has_code_dir(model_archive)

@@ -7,20 +7,30 @@ functions in order for each request: `input_fn` -> `predict_fn` -> `output_fn`, 
 `model_fn` at start-up.
 
 `model_fn` loads whichever artifact sits in the model directory:
-- `model.pth`      the uncompiled TorchScript model (PyTorch inference image);
-- `compiled.pt`    a real Neo artifact for ml_* instances (Neo inference image, `neopytorch`);
 - `compiled.xml`   the local Neo's OpenVINO artifact (+ `compiled.bin`, `compiled.meta`);
-- `compiled.so`    a DLR artifact (Neo with a TargetPlatform), run with `dlr`.
+- `compiled.so`    a DLR artifact (Neo with a TargetPlatform), run with `dlr`;
+- TorchScript: `compiled.pt`, `model.pth` or `model.pt` (or exactly one `*.pt`/`*.pth`). Real
+  Neo has written its compiled PyTorch model under each of these names over the years
+  (aws/sagemaker-python-sdk tests/data/pytorch_neo/code/inference.py: `compiled.pt`, then
+  `model.pth` in PR #3198, then "model.pth or model.pt"), so all are accepted. Inside Neo's
+  PyTorch image, `neopytorch.config(model_dir=..., neo_runtime=True)` must run before
+  `torch.jit.load` so Neo's compiled operators resolve: it runs whenever `neopytorch` imports.
+  `sample_input.pkl`, which Neo's artifacts carry, warms the model up when present.
 
 Preprocessing settings and the class names travel next to this file in `model-config.json`,
-so the endpoint answers with labels, not bare class indices. The workshop's own preprocessing
-(`helpers.images`) calls `preprocess_image` below: one implementation, no drift.
+so the endpoint answers with labels, not bare class indices. Without it (an archive of just
+`model.pth` + `code/inference.py`, the layout AWS's documentation describes) the endpoint uses
+ImageNet defaults, says so in its log, and answers labels when the model has 1,000 outputs,
+class indices otherwise. The workshop's own preprocessing (`helpers.images`) calls
+`preprocess_image` below: one implementation, no drift.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
+import pickle
 import threading
 from pathlib import Path
 from typing import Any
@@ -34,6 +44,14 @@ NPY_TYPE = "application/x-npy"
 JSON_TYPE = "application/json"
 SUPPORTED_TYPES = (*IMAGE_TYPES, NPY_TYPE, JSON_TYPE)
 MAX_BATCH = 64
+# Decoded images larger than this are refused with a 400, far below Pillow's decompression-bomb
+# limit (~179 MP): one 169 MP PNG took a model server to 1.5 GB. JPEGs are decoded at a reduced
+# scale first (Pillow's `draft`), so a 50 MP phone photo costs a fraction of that.
+MAX_DECODED_PIXELS = 36_000_000
+TORCHSCRIPT_NAMES = ("compiled.pt", "model.pth", "model.pt")  # real Neo's names, newest last
+IMAGENET_DEFAULTS = {"resize": 256, "crop": 224, "interpolation": "bilinear",
+                     "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+log = logging.getLogger(__name__)
 
 try:  # inside a SageMaker container the toolkit maps these errors to HTTP statuses
     from sagemaker_inference.errors import BaseInferenceToolkitError as _ToolkitError
@@ -86,15 +104,28 @@ def preprocess_image(image: Image.Image, config: dict[str, Any]) -> np.ndarray:
     return ((array - mean) / std).transpose(2, 0, 1).copy()
 
 
-def decode_image(body: bytes) -> Image.Image:
-    """Decode JPEG/PNG bytes, turning Pillow's many failure modes into one clear 400."""
+def decode_image(body: bytes, short_side: int = 0) -> Image.Image:
+    """Decode JPEG/PNG bytes, turning Pillow's many failure modes into one clear 400.
+
+    A JPEG much larger than needed is decoded at 1/2, 1/4 or 1/8 scale (`draft`: the image is
+    later resized to `short_side` anyway): a 12 MP photo then decodes ~10x faster.
+    """
     if not body:
         raise BadRequest("Empty request body: send the bytes of a JPEG or PNG image.")
     try:
         image = Image.open(io.BytesIO(body))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise BadRequest(f"Could not decode the body ({len(body)} bytes, starting {body[:8]!r}) as a JPEG or PNG image.") from exc
+    if short_side and image.format == "JPEG" and min(image.size) >= 4 * short_side:
+        image.draft("RGB", (short_side * image.width // min(image.size), short_side * image.height // min(image.size)))
+    width, height = image.size
+    if width * height > MAX_DECODED_PIXELS:
+        raise BadRequest(f"Image of {width}x{height} = {width * height / 1e6:.0f} MP is larger than this "
+                         f"endpoint decodes ({MAX_DECODED_PIXELS / 1e6:.0f} MP): resize it before sending.")
+    try:
         image.load()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise BadRequest(f"Could not decode the body as an image ({len(body)} bytes): {exc}") from exc
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise BadRequest(f"Could not decode the {image.format} image ({len(body)} bytes): {exc}") from exc
     return image
 
 
@@ -117,13 +148,25 @@ _loaded_config: dict[str, Any] = {}  # set by model_fn; the toolkit calls input_
 def _load_config(model_dir: Path) -> dict[str, Any]:
     for candidate in (model_dir / "code" / CONFIG_FILE, Path(__file__).parent / CONFIG_FILE):
         if candidate.exists():
-            _loaded_config.clear()
-            _loaded_config.update(json.loads(candidate.read_text()))
-            return dict(_loaded_config)
-    raise FileNotFoundError(
-        f"{CONFIG_FILE} not found in {model_dir / 'code'}: package the model with "
-        "helpers.packaging.build_model_archive, which writes it next to inference.py."
-    )
+            config = json.loads(candidate.read_text())
+            break
+    else:
+        log.warning("No %s next to inference.py: ImageNet preprocessing defaults %s, labels only for "
+                    "1,000-class models. Package the model with helpers.packaging.build_model_archive to "
+                    "ship its own settings.", CONFIG_FILE, IMAGENET_DEFAULTS)
+        config = {"model": None, **IMAGENET_DEFAULTS, "labels": None}
+    _loaded_config.clear()
+    _loaded_config.update(config)
+    return dict(config)
+
+
+def imagenet_labels() -> list[str] | None:
+    """The 1,000 ImageNet class names from torchvision (in PyTorch images), or None without it."""
+    try:
+        from torchvision.models import ResNet18_Weights
+    except ImportError:
+        return None
+    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 def torch_runner(module: Any) -> Any:
@@ -140,17 +183,48 @@ def torch_runner(module: Any) -> Any:
     return run
 
 
-def _torchscript_runner(path: Path) -> Any:
+def _import_neopytorch() -> Any:
+    """Neo's runtime module, present only in Neo's PyTorch inference images (None elsewhere)."""
+    try:
+        import neopytorch  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return neopytorch
+
+
+def _torchscript_runner(path: Path, neopytorch: Any = None) -> Any:
+    """TorchScript, after Neo's runtime step when the container has it (Neo's PyTorch image)."""
     import torch
 
-    return torch_runner(torch.jit.load(str(path), map_location="cpu").eval())
+    if neopytorch is not None:
+        neopytorch.config(model_dir=str(path.parent), neo_runtime=True)
+    module = torch.jit.load(str(path), map_location="cpu").eval()
+    _warm_up(module, path.parent / "sample_input.pkl")
+    return torch_runner(module)
 
 
-def _neo_pytorch_runner(model_dir: Path) -> Any:  # pragma: no cover - needs the Neo image
-    import neopytorch  # type: ignore[import-not-found]
+def _warm_up(module: Any, sample: Path) -> None:
+    """Run Neo's `sample_input.pkl` once, as Neo's own entry scripts do (the first call compiles)."""
+    if not sample.exists():
+        return
+    import torch
 
-    neopytorch.config(model_dir=str(model_dir), neo_runtime=True)
-    return _torchscript_runner(model_dir / "compiled.pt")
+    try:
+        with sample.open("rb") as handle:
+            example = pickle.load(handle)  # written by Neo into the artifact, next to the model
+        with torch.inference_mode():
+            module(*example) if isinstance(example, tuple) else module(example)
+    except Exception as exc:  # noqa: BLE001 - a warm-up must never keep the endpoint from starting
+        log.warning("Warm-up with %s failed (%s): continuing without it.", sample.name, exc)
+
+
+def _torchscript_file(root: Path) -> Path | None:
+    """Neo's names first, then the PyTorch toolkit's rule: exactly one *.pt or *.pth at the root."""
+    for name in TORCHSCRIPT_NAMES:
+        if (root / name).is_file():
+            return root / name
+    candidates = sorted(p for p in root.glob("*.pt*") if p.suffix in (".pt", ".pth"))
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def _openvino_runner(model_dir: Path) -> Any:
@@ -180,19 +254,31 @@ def model_fn(model_dir: str) -> _Runner:
     """Load the artifact in `model_dir` (see the module docstring for the kinds)."""
     root = Path(model_dir)
     config = _load_config(root)
-    if (root / "compiled.pt").exists():
-        return _Runner("neo-pytorch", _neo_pytorch_runner(root), config)
     if (root / "compiled.xml").exists():
-        return _Runner("openvino (local Neo)", _openvino_runner(root), config)
-    if (root / "compiled.so").exists():
-        return _Runner("dlr", _dlr_runner(root), config)
-    if (root / "model.pth").exists():
-        return _Runner("torchscript", _torchscript_runner(root / "model.pth"), config)
-    found = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
-    raise FileNotFoundError(
-        f"No model artifact in {root} (found: {found}). Expected model.pth (uncompiled "
-        "TorchScript) or a compiled artifact (compiled.pt, compiled.xml, compiled.so)."
-    )
+        runner = _Runner("openvino (local Neo)", _openvino_runner(root), config)
+    elif (root / "compiled.so").exists():
+        runner = _Runner("dlr", _dlr_runner(root), config)
+    elif torchscript := _torchscript_file(root):
+        neopytorch = _import_neopytorch()
+        runner = _Runner("neo-pytorch" if neopytorch else "torchscript", _torchscript_runner(torchscript, neopytorch), config)
+    else:
+        found = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+        raise FileNotFoundError(
+            f"No model artifact in {root} (found: {found}). Expected TorchScript ({', '.join(TORCHSCRIPT_NAMES)}) "
+            "or a compiled artifact (compiled.xml, compiled.so)."
+        )
+    if config.get("labels") is None:
+        config["labels"] = _labels_for(runner, int(config["crop"]))
+    return runner
+
+
+def _labels_for(runner: _Runner, crop: int) -> list[str] | None:
+    """ImageNet's names for a 1,000-class model; None (answer class indices) for any other."""
+    classes = runner.run(np.zeros((1, 3, crop, crop), dtype=np.float32)).shape[-1]
+    labels = imagenet_labels() if classes == 1000 else None
+    log.warning("No labels shipped: the model has %d outputs, answering %s.", classes,
+                "ImageNet labels" if labels else "class indices")
+    return labels
 
 
 # --------------------------------------------------------------------------- request path
@@ -219,7 +305,7 @@ def input_fn(request_body: bytes | str, content_type: str) -> np.ndarray:
     content_type = (content_type or "").split(";")[0].strip().lower()
     body = request_body.encode() if isinstance(request_body, str) else request_body
     if content_type in IMAGE_TYPES:
-        return preprocess_image(decode_image(body), config)[None]
+        return preprocess_image(decode_image(body, int(config["resize"])), config)[None]
     if content_type == NPY_TYPE:
         try:
             array = np.load(io.BytesIO(body), allow_pickle=False)
@@ -254,11 +340,11 @@ def predict_fn(batch: np.ndarray, model: _Runner) -> dict[str, Any]:
     return {"probabilities": softmax(model.run(batch)), "runtime": model.runtime, "config": model.config}
 
 
-def top_k(probabilities: np.ndarray, labels: list[str], k: int = 5) -> list[dict[str, Any]]:
-    """The k most likely classes of one image, most likely first."""
+def top_k(probabilities: np.ndarray, labels: list[str] | None, k: int = 5) -> list[dict[str, Any]]:
+    """The k most likely classes of one image, most likely first (label = class index without labels)."""
     order = np.argsort(-probabilities)[:k]
     return [
-        {"class_id": int(i), "label": labels[i], "probability": round(float(probabilities[i]), 6)}
+        {"class_id": int(i), "label": labels[i] if labels else str(int(i)), "probability": round(float(probabilities[i]), 6)}
         for i in order
     ]
 
