@@ -4,6 +4,7 @@
     predict IMAGE        top-5 labels of one image with the eager model
     local start|stop|status|env   the embedded local AWS backend
     bench                compile + latency benchmark, printed as a table (or --json)
+    cleanup [--backend aws] [--yes]   list (and delete) everything the workshop created
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_main(args.bench_args)
 
 
+def _cleanup(args: argparse.Namespace) -> int:
+    from helpers.cleanup import main as cleanup_main
+
+    return cleanup_main(args.backend, args.work_dir, args.yes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("action", choices=["start", "stop", "status", "env"])
     local.add_argument("--work-dir", type=Path, default=None, help="default: <repo>/work")
     local.set_defaults(handler=_local)
+
+    cleanup = commands.add_parser("cleanup", help="list the workshop's resources on a backend; delete with --yes")
+    cleanup.add_argument("--backend", choices=["local", "aws"], default="local")
+    cleanup.add_argument("--yes", action="store_true", help="delete them (otherwise only list)")
+    cleanup.add_argument("--work-dir", type=Path, default=None, help="local backend's work dir (default: <repo>/work)")
+    cleanup.set_defaults(handler=_cleanup)
 
     bench = commands.add_parser("bench", help="compile + latency benchmark (see --help)", add_help=False)
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
