@@ -4,6 +4,8 @@
     predict IMAGE        top-5 labels of one image with the eager model
     local start|stop|status|env   the embedded local AWS backend
     bench                compile + latency benchmark, printed as a table (or --json)
+    cleanup [--backend aws] [--yes]   list (and delete) everything the workshop created
+    loadtest             1, 4 and 8 concurrent clients against a local endpoint (see --help)
 """
 
 from __future__ import annotations
@@ -79,6 +81,18 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_main(args.bench_args)
 
 
+def _cleanup(args: argparse.Namespace) -> int:
+    from helpers.cleanup import main as cleanup_main
+
+    return cleanup_main(args.backend, args.work_dir, args.yes)
+
+
+def _loadtest(args: argparse.Namespace) -> int:
+    from helpers.loadtest import main as loadtest_main
+
+    return loadtest_main(args.loadtest_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,6 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--work-dir", type=Path, default=None, help="default: <repo>/work")
     local.set_defaults(handler=_local)
 
+    cleanup = commands.add_parser("cleanup", help="list the workshop's resources on a backend; delete with --yes")
+    cleanup.add_argument("--backend", choices=["local", "aws"], default="local")
+    cleanup.add_argument("--yes", action="store_true", help="delete them (otherwise only list)")
+    cleanup.add_argument("--work-dir", type=Path, default=None, help="local backend's work dir (default: <repo>/work)")
+    cleanup.set_defaults(handler=_cleanup)
+
+    loadtest = commands.add_parser("loadtest", help="concurrent clients against a local endpoint", add_help=False)
+    loadtest.add_argument("loadtest_args", nargs=argparse.REMAINDER)
+    loadtest.set_defaults(handler=_loadtest)
+
     bench = commands.add_parser("bench", help="compile + latency benchmark (see --help)", add_help=False)
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench.set_defaults(handler=_bench)
@@ -108,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:  # bench parses its own options (argparse REMAINDER drops leading ones)
-        argv = ["bench", "--", *argv[1:]]
+    if argv[:1] in (["bench"], ["loadtest"]):  # they parse their own options (REMAINDER drops leading ones)
+        argv = [argv[0], "--", *argv[1:]]
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -1,0 +1,184 @@
+"""`python -m helpers cleanup`: find everything the workshop created on a backend, delete on --yes.
+
+The safety net for real accounts: a notebook that crashed, a kernel that died, a browser tab
+closed before the clean-up cell ran. It finds resources by what the workshop gives every one of
+them — a name starting with `neo-workshop` or the tag `project=neo-workshop` — never by a
+record kept on disk, so it works after any crash, and it never touches anything else: the
+default SageMaker bucket itself stays, only objects under its `neo-workshop/` prefix go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from helpers.endpoints import HOURLY_USD
+
+PREFIX = "neo-workshop"
+TAG = ("project", "neo-workshop")
+# kind -> (list call, its result key, name field, ARN field, delete call, name parameter)
+LISTINGS = {
+    "endpoint": ("list_endpoints", "Endpoints", "EndpointName", "EndpointArn", "delete_endpoint", "EndpointName"),
+    "endpoint config": ("list_endpoint_configs", "EndpointConfigs", "EndpointConfigName", "EndpointConfigArn",
+                        "delete_endpoint_config", "EndpointConfigName"),
+    "model": ("list_models", "Models", "ModelName", "ModelArn", "delete_model", "ModelName"),
+    "compilation job": ("list_compilation_jobs", "CompilationJobSummaries", "CompilationJobName",
+                        "CompilationJobArn", "delete_compilation_job", "CompilationJobName"),
+}
+
+
+@dataclass
+class Resource:
+    """One thing the workshop created: what it is, what it is called, what it costs per hour."""
+
+    kind: str
+    name: str
+    status: str = ""
+    usd_per_hour: float | None = None
+
+    def row(self) -> dict[str, str]:
+        cost = "" if self.usd_per_hour is None else f"${self.usd_per_hour:.3f}/hour"
+        if self.kind == "endpoint" and self.usd_per_hour is None:
+            cost = "billed per instance-hour (see https://aws.amazon.com/sagemaker/pricing/)"
+        return {"kind": self.kind, "name": self.name, "status": self.status, "cost": cost}
+
+
+def _is_workshops(sm: Any, name: str, arn: str, check_tags: bool) -> bool:
+    if name.startswith(PREFIX):
+        return True
+    if not check_tags or not arn:
+        return False
+    tags = sm.list_tags(ResourceArn=arn).get("Tags", [])
+    return any((tag["Key"], tag["Value"]) == TAG for tag in tags)
+
+
+def _listed(sm: Any, kind: str) -> Iterator[dict[str, Any]]:
+    method, key, *_ = LISTINGS[kind]
+    for page in sm.get_paginator(method).paginate():
+        yield from page[key]
+
+
+def find_sagemaker(sm: Any) -> list[Resource]:
+    """Every endpoint, endpoint config, model and compilation job of the workshop's, endpoints first."""
+    found = []
+    for kind, (_, _, name_field, arn_field, *_) in LISTINGS.items():
+        for item in _listed(sm, kind):
+            if _is_workshops(sm, item[name_field], item.get(arn_field, ""), check_tags=kind != "compilation job"):
+                status = item.get("EndpointStatus") or item.get("CompilationJobStatus") or ""
+                found.append(Resource(kind, item[name_field], status))
+    for resource in found:
+        if resource.kind == "endpoint":
+            resource.usd_per_hour = endpoint_cost(sm, resource.name)
+    return found
+
+
+def endpoint_cost(sm: Any, name: str) -> float | None:
+    """What an endpoint costs per hour at list price (None when an instance type is not in the table)."""
+    try:
+        config = sm.describe_endpoint_config(
+            EndpointConfigName=sm.describe_endpoint(EndpointName=name)["EndpointConfigName"])
+    except sm.exceptions.ClientError:
+        return None
+    total = 0.0
+    for variant in config.get("ProductionVariants", []):
+        price = HOURLY_USD.get(variant.get("InstanceType", ""))
+        if price is None:
+            return None
+        total += price * variant.get("InitialInstanceCount", 1)
+    return total
+
+
+def find_objects(s3: Any, bucket: str) -> list[Resource]:
+    """The objects under `s3://<bucket>/neo-workshop/` (the bucket may not exist: nothing then)."""
+    found = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{PREFIX}/"):
+            found += [Resource("s3 object", f"s3://{bucket}/{item['Key']}", f"{item['Size']} bytes")
+                      for item in page.get("Contents", [])]
+    except s3.exceptions.NoSuchBucket:
+        return []
+    return found
+
+
+def delete(sm: Any, s3: Any, resources: list[Resource]) -> list[Resource]:
+    """Delete `resources` in dependency order (endpoints first: they bill); return what went."""
+    deleted = []
+    endpoints = [r for r in resources if r.kind == "endpoint"]
+    for resource in endpoints:
+        sm.delete_endpoint(EndpointName=resource.name)
+    for resource in endpoints:
+        sm.get_waiter("endpoint_deleted").wait(EndpointName=resource.name, WaiterConfig={"Delay": 5, "MaxAttempts": 120})
+    deleted += endpoints
+    for resource in resources:
+        if resource.kind in ("endpoint config", "model", "compilation job"):
+            *_, method, parameter = LISTINGS[resource.kind]
+            if resource.kind == "compilation job" and resource.status in ("INPROGRESS", "STARTING"):
+                sm.stop_compilation_job(CompilationJobName=resource.name)
+                continue  # a stopping job can be deleted once it has stopped: run cleanup again
+            getattr(sm, method)(**{parameter: resource.name})
+            deleted.append(resource)
+    objects = [r for r in resources if r.kind == "s3 object"]
+    for start in range(0, len(objects), 1000):  # DeleteObjects takes at most 1,000 keys
+        batch = objects[start:start + 1000]
+        bucket = batch[0].name.removeprefix("s3://").split("/", 1)[0]
+        keys = [{"Key": r.name.removeprefix(f"s3://{bucket}/")} for r in batch]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        deleted += batch
+    return deleted
+
+
+def _clients(backend: str, work_dir: Any) -> tuple[Any, Any, str] | None:
+    """(sagemaker, s3, bucket) for `backend`, without creating anything; None if local is not running."""
+    import boto3
+
+    if backend == "local":
+        from helpers.local import control
+        from helpers.paths import work_dir as resolve
+
+        info = control.status(resolve(work_dir))
+        if info is None:
+            return None
+        env = control.env_vars(info)
+        session = boto3.Session(region_name=info.region, aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        endpoint = {"endpoint_url": info.endpoint_url}
+        return (session.client("sagemaker", **endpoint), session.client("s3", **endpoint),
+                f"sagemaker-{info.region}-{info.account_id}")
+    session = boto3.Session()  # your credentials and region, exactly as the notebooks' `aws` backend
+    if not session.region_name:
+        raise RuntimeError("No AWS region configured: set AWS_DEFAULT_REGION or run `aws configure`.")
+    account = session.client("sts").get_caller_identity()["Account"]
+    return session.client("sagemaker"), session.client("s3"), f"sagemaker-{session.region_name}-{account}"
+
+
+def main(backend: str, work_dir: Any = None, yes: bool = False) -> int:
+    """List (and with `yes`, delete) the workshop's resources on `backend`; print what happened."""
+    from helpers.display import table_text
+
+    clients = _clients(backend, work_dir)
+    if clients is None:
+        print("The local backend is not running: nothing to clean up (its S3 and SageMaker state lived "
+              "in memory). `python -m helpers local status` lists running backends.")
+        return 0
+    sm, s3, bucket = clients
+    resources = find_sagemaker(sm) + find_objects(s3, bucket)
+    where = "REAL AWS account" if backend == "aws" else "local backend"
+    if not resources:
+        print(f"Nothing of the workshop's on the {where}.")
+        return 0
+    print(f"The workshop's resources on the {where}:")
+    print(table_text([r.row() for r in resources]))
+    hourly = sum(r.usd_per_hour or 0 for r in resources)
+    if hourly:
+        print(f"Running endpoints cost about ${hourly:.2f}/hour (${hourly * 24:.2f}/day) until deleted.")
+    if not yes:
+        print(f"Nothing deleted. To delete all of the above: python -m helpers cleanup --backend {backend} --yes")
+        return 0
+    deleted = delete(sm, s3, resources)
+    print(f"Deleted {len(deleted)} of {len(resources)}.")
+    left = [r for r in resources if r not in deleted]
+    if left:
+        print("Still there (stopping compilation jobs: run cleanup again in a minute):",
+              ", ".join(r.name for r in left))
+    return 0
