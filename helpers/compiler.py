@@ -78,10 +78,13 @@ def compile_torchscript(
     target: str = "ml_c5",
     precision: str = "fp32",
     framework_version: str = "2.0",
+    options_meta: dict[str, Any] | None = None,
 ) -> CompileResult:
     """Compile a TorchScript file for this CPU and write compiled.xml/.bin/.meta to `out_dir`.
 
     `input_shapes` is Neo's DataInputConfig (name -> shape), in the model's argument order.
+    `options_meta` (what the job's CompilerOptions asked for and what became of them) is
+    recorded in compiled.meta as given.
     Raises CompilationError with a Neo-style reason when the model does not convert.
     """
     import openvino as ov
@@ -126,6 +129,7 @@ def compile_torchscript(
         "codegen_time_s": round(compile_s, 3),
         "compiled_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host_cores": os.cpu_count(),
+        **(options_meta or {}),
     }
     (out_dir / "compiled.meta").write_text(json.dumps(meta, indent=2))
     files = sorted(out_dir / name for name in ("compiled.xml", "compiled.bin", "compiled.meta"))

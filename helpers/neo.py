@@ -2,13 +2,15 @@
 
 The boto3 calls that teach (`create_compilation_job`, `describe_compilation_job`) stay in the
 notebooks. There is no boto3 waiter for compilation jobs, so `wait_for_compilation` polls with a
-progress bar instead.
+progress bar instead, and `wait_for_compilations` does the same for several jobs at once.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,82 @@ def wait_for_compilation(sm: Any, job_name: str, *, poll_s: float = 2.0, timeout
 
         return wait_until(finished, timeout_s=timeout_s, interval_s=poll_s, timeout_message=lambda: (
             f"{job_name} still {seen[-1]} after {timeout_s:.0f} s: stop it with stop_compilation_job."))
+
+
+def wait_for_compilations(sm: Any, job_names: Sequence[str], *, poll_s: float = 3.0,
+                          timeout_s: float = 3600) -> dict[str, dict[str, Any]]:
+    """Poll several jobs until every one is terminal, with ONE progress bar for all of them.
+
+    Each poll describes only the jobs still running. Returns {job name: last description}, in
+    the order given, whatever each outcome; the notebook decides what a FAILED means.
+    """
+    from tqdm import tqdm
+
+    started, done = time.monotonic(), {}
+    statuses: Counter[str] = Counter()
+    with tqdm(total=len(job_names), unit="job", bar_format="{desc} |{bar:20}| {n_fmt}/{total_fmt} finished") as bar:
+        def finished() -> dict[str, dict[str, Any]] | None:
+            statuses.clear()
+            for name in job_names:
+                job = done.get(name) or sm.describe_compilation_job(CompilationJobName=name)
+                statuses[job["CompilationJobStatus"]] += 1
+                if name not in done and job["CompilationJobStatus"] in COMPILATION_TERMINAL_STATUSES:
+                    done[name] = job
+                    bar.update(1)
+            counts = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+            bar.set_description_str(f"{len(job_names)} jobs: {counts} ({time.monotonic() - started:4.0f} s)")
+            return {name: done[name] for name in job_names} if len(done) == len(job_names) else None
+
+        return wait_until(finished, timeout_s=timeout_s, interval_s=poll_s, timeout_message=lambda: (
+            f"{', '.join(n for n in job_names if n not in done)} still running after {timeout_s:.0f} s: "
+            "stop them with stop_compilation_job."))
+
+
+def job_target(job: dict[str, Any]) -> str:
+    """A job's target as Neo names its artifact: the TargetDevice, or OS_ARCH[_ACCELERATOR]."""
+    output = job.get("OutputConfig", {})
+    platform = output.get("TargetPlatform") or {}
+    return output.get("TargetDevice") or "_".join(filter(None, (platform.get(k) for k in ("Os", "Arch", "Accelerator"))))
+
+
+def compile_seconds(job: dict[str, Any]) -> float | None:
+    """How long a finished job compiled: CompilationEndTime - CompilationStartTime, when both are there."""
+    start, end = job.get("CompilationStartTime"), job.get("CompilationEndTime")
+    return round((end - start).total_seconds(), 1) if start and end else None
+
+
+def artifact_compiler(model_dir: Path) -> str:
+    """Which compiler built an extracted Neo artifact, from what the artifact itself records.
+
+    - `compiled.meta` naming a compiler: the local Neo writes `compiler` and `compiler_version`
+      (which fields a real Neo meta file holds is not documented).
+    - `compiled_model.json`: TVM's graph executor graph. Functions TVM handed to another compiler
+      are named after it (TVM's "bring your own codegen" partitioning, e.g.
+      `tvmgen_default_tensorrt_main_0`, apache/tvm tests), so TensorRT shows in the graph.
+    - DLR's own rule for a directory without a graph (neo-ai-dlr src/dlr_common.cc, GetBackend):
+      a `.params` file means TVM; only a `.so` means a Treelite model (tree ensembles).
+    - A TorchScript file: Neo's PyTorch path for ml_* instances, which records no compiler.
+    """
+    meta_file = model_dir / "compiled.meta"
+    if meta_file.is_file():
+        try:
+            meta = json.loads(meta_file.read_text())
+        except ValueError:
+            meta = {}
+        if isinstance(meta, dict) and meta.get("compiler"):
+            return f"{meta['compiler']} {meta.get('compiler_version', '')}".strip()
+    graph_file = model_dir / "compiled_model.json"
+    if graph_file.is_file():
+        names = [str(node.get("attrs", {}).get("func_name", "")) for node in json.loads(graph_file.read_text()).get("nodes", [])]
+        return "TVM + TensorRT" if any("tensorrt" in name.lower() for name in names) else "TVM"
+    files = {p.name for p in model_dir.iterdir()} if model_dir.is_dir() else set()
+    if any(name.endswith(".params") for name in files):
+        return "TVM"
+    if any(name.endswith(".so") and name != "libdlr.so" for name in files):
+        return "Treelite"
+    if files & {"compiled.pt", "model.pth", "model.pt"}:
+        return "Neo for PyTorch (TorchScript; no compiler recorded)"
+    return "not recorded"
 
 
 def failure_summary(job: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ the local emulator (`helpers.local`) can both depend on it without depending on 
 from __future__ import annotations
 
 import re
+from functools import cache
 
 # Neo's PyTorch FrameworkVersion values for cloud instances ("Supported Instance Types and
 # Frameworks": https://docs.aws.amazon.com/sagemaker/latest/dg/neo-supported-cloud.html).
@@ -25,6 +26,55 @@ ENTITY_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 # botocore's sagemaker service model, shape FailureReason: max 1024 characters.
 MAX_FAILURE_REASON_CHARS = 1024
+
+
+# ------------------------------------------------------------------ Neo targets and CompilerOptions
+# The valid targets are the enums of botocore's installed sagemaker service model (shapes
+# TargetDevice, TargetPlatformOs/Arch/Accelerator), read at run time, never copied: a botocore
+# upgrade brings AWS's new targets with it. botocore does not check enums itself (its
+# validate.py checks required members, types and minimum lengths only): the service does, and
+# answers CreateCompilationJob with a ValidationException.
+TARGET_PLATFORM_ENUMS = {"Os": "TargetPlatformOs", "Arch": "TargetPlatformArch",
+                         "Accelerator": "TargetPlatformAccelerator"}
+
+
+@cache
+def sagemaker_enum(shape: str) -> tuple[str, ...]:
+    """The values of an enum shape (e.g. "TargetDevice") in botocore's installed sagemaker model."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return tuple(model.shape_for(shape).enum)
+
+
+def neo_target_devices() -> tuple[str, ...]:
+    """Every TargetDevice real Neo accepts (botocore's enum: ml_c5, rasp4b, jetson_nano, ...)."""
+    return sagemaker_enum("TargetDevice")
+
+
+# Neo's documented CompilerOptions keys -> (the targets each is for, what it sets). Sources:
+# botocore's sagemaker model, OutputConfig.CompilerOptions documentation; JETPACK_VERSION from
+# the edge devices table, https://docs.aws.amazon.com/sagemaker/latest/dg/neo-supported-devices-edge-devices.html
+NEO_COMPILER_OPTIONS = {
+    "dtype": ("PyTorch on ml_* targets", "the input data type: float32 (or float), int64 (or long)"),
+    "DTYPE": ("PyTorch on ml_* targets", "the input data type: float32 (or float), int64 (or long)"),
+    "mcpu": ("CPU targets", "the CPU micro-architecture, e.g. skylake-avx512"),
+    "mattr": ("CPU targets", "CPU features, e.g. ['+neon', '+vfpv4']"),
+    "gpu-code": ("NVIDIA targets", "the GPU architecture, e.g. sm_72"),
+    "gpu_code": ("NVIDIA targets", "the GPU architecture, e.g. sm_72"),
+    "trt-ver": ("NVIDIA targets", "the TensorRT version, x.y.z"),
+    "cuda-ver": ("NVIDIA targets", "the CUDA version, x.y"),
+    "JETPACK_VERSION": ("NVIDIA Jetson targets", "the JetPack version, for TensorFlow 2"),
+    "ANDROID_PLATFORM": ("ANDROID targets", "the Android API level, 21 to 29"),
+    "class_labels": ("the coreml target", "the labels file inside the model archive"),
+    "signature_def_key": ("TensorFlow on ml_eia2", "the signature to compile"),
+    "output_names": ("TensorFlow on ml_eia2", "the output tensor names"),
+}
+# Keys only the local Neo understands. `precision_mode` appears nowhere in Neo's CompilerOptions
+# documentation, so it is never sent to real Neo (helpers.preflight.check_compiler_options).
+LOCAL_ONLY_COMPILER_OPTIONS = {
+    "precision_mode": "the local Neo's inference precision, fp32 (default) or bf16 where the CPU has it",
+}
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:

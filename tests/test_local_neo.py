@@ -167,11 +167,12 @@ def test_target_platform_linux_x86_64_and_list_shapes(clients, bucket, tiny_uri)
 @pytest.mark.parametrize(("overrides", "fragments"), [
     ({"framework": "TENSORFLOW"}, ["Framework 'TENSORFLOW'", "use PYTORCH"]),
     ({"version": "2.5"}, ["FrameworkVersion '2.5'", "2.0"]),
-    ({"target": {"TargetDevice": "ml_g4dn"}}, ["ml_g4dn", "not available locally", "aws backend"]),
-    ({"target": {"TargetDevice": "jetson_nano"}}, ["jetson_nano", "not available locally"]),
+    ({"target": {"TargetDevice": "ml_g4dn"}}, ["ml_g4dn", "cannot be compiled by the local Neo", "TensorRT", "aws backend"]),
+    ({"target": {"TargetDevice": "jetson_nano"}}, ["jetson_nano", "cannot be compiled by the local Neo"]),
     ({"target": {"TargetPlatform": {"Os": "LINUX", "Arch": "X86_64", "Accelerator": "NVIDIA"}}},
-     ["LINUX_X86_64_NVIDIA", "not available locally"]),
-    ({"target": {"TargetDevice": "ml_banana"}}, ["ml_banana", "not a Neo target device"]),
+     ["LINUX/X86_64/NVIDIA", "no NVIDIA GPU"]),
+    ({"target": {"TargetPlatform": {"Os": "LINUX", "Arch": "ARM64"}}}, ["LINUX/ARM64", "ARM code cannot run"]),
+    ({"options": '{"mpcu": "skylake-avx512"}'}, ["unknown option 'mpcu'"]),
     ({"shapes": '{input0: [1, 3, 32, 32]'}, ["DataInputConfig is not valid JSON"]),
     ({"shapes": None}, ["DataInputConfig"]),
     ({"shapes": '{"input0": [1, 3, -32, 32]}'}, ["DataInputConfig shape input0"]),
@@ -183,6 +184,42 @@ def test_bad_request_fails_naming_the_problem(clients, bucket, tiny_uri, local_b
     sm, _ = clients
     overrides.setdefault("shapes", '{"input0": [1, 3, 32, 32]}')
     assert_failed(wait_for(sm, submit(sm, bucket, tiny_uri, **overrides)), *fragments, backend=local_backend)
+
+
+@pytest.mark.parametrize("target", [{"TargetDevice": "ml_banana"}, {"TargetDevice": "ml_c6i"},
+                                    {"TargetPlatform": {"Os": "LINUX", "Arch": "RISCV64"}}])
+def test_an_unknown_target_is_refused_at_submission(clients, bucket, tiny_uri, target) -> None:
+    """botocore checks enums only server-side: SageMaker answers a ValidationException, and no job exists."""
+    sm, _ = clients
+    name = f"neo-test-{uuid.uuid4().hex[:10]}"
+    with pytest.raises(sm.exceptions.ClientError, match="failed to satisfy constraint: Member must satisfy enum value set") as refused:
+        sm.create_compilation_job(CompilationJobName=name, RoleArn=ROLE,
+                                  InputConfig={"S3Uri": tiny_uri, "Framework": "PYTORCH", "DataInputConfig": SHAPE},
+                                  OutputConfig={"S3OutputLocation": f"s3://{bucket}/compiled", **target},
+                                  StoppingCondition={"MaxRuntimeInSeconds": 900})
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(sm.exceptions.ClientError, match="Could not find"):
+        sm.describe_compilation_job(CompilationJobName=name)
+
+
+def test_compiler_options_are_recorded_in_compiled_meta(clients, bucket, tiny_uri, tmp_path) -> None:
+    """mcpu (a Neo option) and precision_mode (local-only) land in compiled.meta, labelled."""
+    from helpers.machine import llvm_cpu_name
+
+    sm, s3 = clients
+    mcpu = llvm_cpu_name()
+    name = submit(sm, bucket, tiny_uri, shapes='{"input0": [1, 3, 32, 32]}', target={"TargetDevice": "ml_m5"},
+                  options=json.dumps({"mcpu": mcpu, "precision_mode": "fp32"}))
+    job = wait_for(sm, name)
+    assert job["CompilationJobStatus"] == "COMPLETED", job.get("FailureReason")
+    artifact = tmp_path / "compiled.tar.gz"
+    s3.download_file(bucket, job["ModelArtifacts"]["S3ModelArtifacts"].split("/", 3)[3], str(artifact))
+    with tarfile.open(artifact) as tar:
+        meta = json.load(tar.extractfile("compiled.meta"))
+    assert meta["target"] == "ml_m5" and meta["compiler_options"] == {"mcpu": mcpu}
+    assert meta["local_only_options"] == {"precision_mode": "fp32"}
+    notes = " ".join(meta["compiler_option_notes"])
+    assert f"this CPU runs code built for {mcpu}" in notes and "local-only" in notes
 
 
 def test_nhwc_shape_fails_naming_the_shape(clients, bucket, model_uri, local_backend) -> None:

@@ -3,6 +3,7 @@ version and a real load by the FrameworkVersion's torch, not which torch traced 
 
 from __future__ import annotations
 
+import json
 import os
 import tarfile
 import zipfile
@@ -114,3 +115,22 @@ def test_archive_without_model_file_says_where_it_belongs(tmp_path):
 def test_framework_version_must_be_one_neo_knows(model_archive):
     with pytest.raises(ValueError, match="1.4"):
         preflight.check_framework_version(model_archive, "2.5", INPUT_SHAPE, "local")
+
+
+# ----------------------------------------------------------------------------- CompilerOptions (issue 8, item 5)
+def test_neo_compiler_options_are_sent_on_both_backends():
+    for backend in ("local", "aws"):
+        sent = preflight.check_compiler_options({"mcpu": "skylake-avx512", "dtype": "float32"}, backend)
+        assert json.loads(sent) == {"mcpu": "skylake-avx512", "dtype": "float32"}
+
+
+def test_local_only_precision_mode_is_never_sent_to_aws():
+    assert json.loads(preflight.check_compiler_options({"precision_mode": "bf16"}, "local")) == {"precision_mode": "bf16"}
+    with pytest.raises(preflight.PreflightError, match="precision_mode is a local-only option.*not sent"):
+        preflight.check_compiler_options({"mcpu": "skylake-avx512", "precision_mode": "bf16"}, "aws")
+
+
+def test_an_unknown_option_is_not_sent_to_aws():
+    with pytest.raises(preflight.PreflightError, match="mpcu: not a documented SageMaker Neo option"):
+        preflight.check_compiler_options({"mpcu": "skylake-avx512"}, "aws")
+    assert preflight.check_compiler_options('"--verbose 1"', "aws") == '"--verbose 1"', "Inferentia's string form"

@@ -35,6 +35,7 @@ from helpers.local.compilation_steps import (
     upload,
     validate_request,
 )
+from helpers.local.neo_targets import request_problem
 from helpers.local.run_file import RunInfo
 from helpers.local_names import STATE_DIR_NAME
 from helpers.sagemaker_facts import (
@@ -157,6 +158,8 @@ class CompilationService:
         if not ENTITY_NAME.fullmatch(compilation_job_name or ""):
             raise ValidationError(message=f"Value '{compilation_job_name}' at 'compilationJobName' failed to "
                                           f"satisfy constraint: Member must satisfy regular expression pattern: {ENTITY_NAME.pattern}")
+        if problem := request_problem(kwargs.get("output_config") or {}):  # an unknown target: no job at all
+            raise ValidationError(message=problem)
         arn = original(backend, compilation_job_name=compilation_job_name, **kwargs)  # moto validates
         self.start(backend.compilation_jobs[compilation_job_name], backend.region_name)
         return arn
@@ -233,7 +236,8 @@ class CompilationService:
         check_model(model_file, request["shapes"])
         run.checkpoint()
         compile_torchscript(model_file, request["shapes"], job_dir / "compiled", target=request["target"],
-                            precision=request["precision"], framework_version=request["framework_version"])
+                            precision=request["precision"], framework_version=request["framework_version"],
+                            options_meta=request["options"].meta())
         run.checkpoint()
         artifact = package(job_dir / "compiled", extracted / "code", job_dir / f"{run.name}-{request['target']}.tar.gz")
         run.checkpoint()

@@ -4,7 +4,8 @@
 message becomes the job's FailureReason, worded like real Neo's ("ClientError: InputConfiguration:
 ..."), naming what is wrong and what to do:
 
-    validate_request  InputConfig, OutputConfig, CompilerOptions (before touching the model)
+    validate_request  InputConfig, OutputConfig (target: `neo_targets`), CompilerOptions
+                      (`compiler_options`), before touching the model
     fetch_archive     download model.tar.gz from S3, extract it safely
     find_model_file   the one TorchScript file at the archive root
     check_model       load it, run it once on DataInputConfig's shapes
@@ -17,16 +18,14 @@ from __future__ import annotations
 
 import json
 import tarfile
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from helpers.compiler import CompilationError
+from helpers.local.compiler_options import parse_compiler_options
+from helpers.local.neo_targets import require_local_target
 from helpers.packaging import UnsafeArchiveError, safe_extract
 from helpers.sagemaker_facts import DEFAULT_PYTORCH_VERSION, NEO_PYTORCH_VERSIONS, split_s3_uri
-
-CPU_TARGETS = ("ml_c4", "ml_c5", "ml_c6i", "ml_m4", "ml_m5", "ml_m6i", "ml_r5")
-ACCELERATOR_PREFIXES = ("ml_p", "ml_g", "ml_inf", "ml_trn", "ml_eia", "jetson_")
 
 
 def _input_error(message: str) -> CompilationError:
@@ -34,7 +33,11 @@ def _input_error(message: str) -> CompilationError:
 
 
 def validate_request(input_config: dict, output_config: dict) -> dict[str, Any]:
-    """Check what Neo checks before touching the model; return shapes, target, precision, version."""
+    """Check what Neo checks before touching the model; return shapes, target, version, options.
+
+    "options" is a `compiler_options.LocalOptions` (its `meta()` goes into compiled.meta);
+    "precision" is its precision_mode (local-only), fp32 unless asked.
+    """
     if not input_config:
         raise _input_error("the local Neo needs InputConfig (ModelPackageVersionArn is not supported).")
     framework = input_config.get("Framework", "")
@@ -44,9 +47,11 @@ def validate_request(input_config: dict, output_config: dict) -> dict[str, Any]:
     if version not in NEO_PYTORCH_VERSIONS:
         raise _input_error(f"FrameworkVersion '{version}' is not supported for PYTORCH: "
                            f"use one of {', '.join(NEO_PYTORCH_VERSIONS)}.")
-    return {"shapes": parse_data_input_config(input_config.get("DataInputConfig")),
-            "target": target_name(output_config), "framework_version": version,
-            "precision": parse_compiler_options(output_config.get("CompilerOptions"))}
+    shapes = parse_data_input_config(input_config.get("DataInputConfig"))
+    target = require_local_target(output_config).name
+    options = parse_compiler_options(output_config.get("CompilerOptions"))
+    return {"shapes": shapes, "target": target, "framework_version": version,
+            "precision": options.precision, "options": options}
 
 
 def parse_data_input_config(text: str | None) -> dict[str, list[int]]:
@@ -64,49 +69,6 @@ def parse_data_input_config(text: str | None) -> dict[str, list[int]]:
         if not (isinstance(shape, list) and shape and all(isinstance(d, int) and d > 0 for d in shape)):
             raise _input_error(f"DataInputConfig shape {name}: {shape} must be a list of positive integers.")
     return config
-
-
-def parse_compiler_options(text: str | None) -> str:
-    """The precision asked for in CompilerOptions ({"precision_mode": "fp32" | "bf16"})."""
-    if not text:
-        return "fp32"
-    try:
-        options = json.loads(text)
-    except ValueError as exc:
-        raise CompilationError(f"ClientError: CompilerOptions is not valid JSON ({exc}): "
-                               'write e.g. {"precision_mode": "fp32"}.') from exc
-    if not isinstance(options, dict):
-        raise CompilationError(f"ClientError: CompilerOptions {text} must be a JSON object.")
-    return str(options.get("precision_mode", "fp32"))
-
-
-@cache
-def neo_devices() -> tuple[str, ...]:
-    """Every TargetDevice real Neo knows, from botocore's API model (loading it takes ~1 s)."""
-    import botocore.session
-
-    return tuple(botocore.session.get_session().get_service_model("sagemaker").shape_for("TargetDevice").enum)
-
-
-def target_name(output_config: dict) -> str:
-    """The target this job compiles for (TargetDevice or OS_ARCH), if the local Neo can."""
-    cpus = f"{', '.join(CPU_TARGETS)} or TargetPlatform LINUX/X86_64"
-    if platform := output_config.get("TargetPlatform"):
-        name = "_".join(filter(None, [platform.get("Os"), platform.get("Arch"), platform.get("Accelerator")]))
-        if name == "LINUX_X86_64":
-            return name
-        described = f"TargetPlatform {name}"
-    else:
-        name = output_config.get("TargetDevice", "")
-        if name in CPU_TARGETS:
-            return name
-        if not name.startswith(ACCELERATOR_PREFIXES) and name not in neo_devices():
-            raise CompilationError(f"ClientError: OutputConfiguration: TargetDevice '{name}' is not a "
-                                   f"Neo target device: use one of {cpus}.")
-        described = f"TargetDevice '{name}'"
-    raise CompilationError(f"ClientError: OutputConfiguration: {described} is not available locally: "
-                           f"the local Neo compiles for x86-64 CPUs only ({cpus}); "
-                           "use the aws backend for GPU and edge targets.")
 
 
 def fetch_archive(s3: Any, uri: str, job_dir: Path) -> Path:
