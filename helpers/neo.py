@@ -46,6 +46,8 @@ def wait_for_compilations(sm: Any, job_names: Sequence[str], *, poll_s: float = 
     """
     from tqdm import tqdm
 
+    if not job_names:
+        return {}
     started, done = time.monotonic(), {}
     statuses: Counter[str] = Counter()
     with tqdm(total=len(job_names), unit="job", bar_format="{desc} |{bar:20}| {n_fmt}/{total_fmt} finished") as bar:

@@ -266,6 +266,31 @@ def test_precompiled_artifacts_are_reused_and_checked(tiny_model, tmp_path):
 
 
 @pytest.mark.slow
+def test_artifacts_of_several_targets_are_timed_in_one_run(tiny_model, tmp_path):
+    """Notebook 06: one artifact per target, eager timed once; one that cannot run here says why."""
+    import torch
+
+    from helpers.compiler import compile_torchscript
+    from helpers.tracing import trace_model
+
+    model, spec = tiny_model
+    traced = tmp_path / "model.pth"
+    trace_model(model, torch.zeros(spec.input_shape), traced)
+    for target in ("ml_c5", "LINUX_X86_64"):
+        compile_torchscript(traced, {"input0": [1, 3, 224, 224]}, tmp_path / target, target=target)
+    (tmp_path / "rasp4b").mkdir()
+    (tmp_path / "rasp4b" / "compiled.pt").write_bytes(b"TorchScript for the Neo container")
+    result = bench.run_artifacts({t: tmp_path / t for t in ("ml_c5", "LINUX_X86_64", "rasp4b")}, model=model, spec=spec,
+                                 repeats=3, warmup=1, log=lambda message: None)
+    rows = {r["engine"]: r for r in result.rows}
+    assert list(rows) == ["eager", "ml_c5", "LINUX_X86_64", "rasp4b"] and rows["eager"]["speedup_vs_eager"] == 1.0
+    for target in ("ml_c5", "LINUX_X86_64"):
+        assert rows[target]["n"] == 3 and rows[target]["max_abs_dprob"] <= 1e-3 and "OpenVINO" in rows[target]["runtime"]
+    assert rows["rasp4b"]["median_ms"] is None and "Neo PyTorch inference image" in rows["rasp4b"]["skipped"]
+    assert set(result.samples["1"]) == {"eager", "ml_c5", "LINUX_X86_64"}
+
+
+@pytest.mark.slow
 def test_cli_json_output(tmp_path, monkeypatch, capsys):
     from helpers.paths import WORK_DIR_ENV
 

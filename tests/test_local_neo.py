@@ -161,6 +161,9 @@ def test_target_platform_linux_x86_64_and_list_shapes(clients, bucket, tiny_uri)
     assert job["CompilationJobStatus"] == "COMPLETED", job.get("FailureReason")
     assert job["ModelArtifacts"]["S3ModelArtifacts"].endswith(f"/{name}-LINUX_X86_64.tar.gz")
     assert "InferenceImage" not in job
+    listed = sm.list_compilation_jobs(NameContains=name)["CompilationJobSummaries"]  # moto 5.2.5 crashed here
+    assert [(j["CompilationTargetPlatformOs"], j["CompilationTargetPlatformArch"]) for j in listed] == [("LINUX", "X86_64")]
+    assert "CompilationTargetPlatformAccelerator" not in listed[0]
 
 
 # ----------------------------------------------------------------------------- request errors

@@ -31,6 +31,10 @@ def test_waits_for_every_job_and_stops_describing_finished_ones():
     assert sm.calls.count("c") == 1 and sm.calls.count("a") == 2 and sm.calls.count("b") == 3
 
 
+def test_no_jobs_no_wait():
+    assert neo.wait_for_compilations(FakeSageMaker({}), [], timeout_s=0) == {}
+
+
 def test_a_timeout_names_the_jobs_still_running():
     sm = FakeSageMaker({"slow": ["INPROGRESS"], "quick": ["COMPLETED"]})
     with pytest.raises(TimeoutError, match="slow still running.*stop_compilation_job"):

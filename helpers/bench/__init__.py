@@ -17,7 +17,8 @@ One module per concern; notebook 05 and `python -m helpers bench` use the names 
     engines   the engines (eager, TorchScript, neo-local, torch.compile, ONNX Runtime, OpenVINO)
     timing    interleaved timing, CPU competition
     stats     percentiles, speedup, throughput, agreement with eager
-    run       run_benchmark: build, time and check every engine at every batch size
+    run       run_benchmark: build, time and check every engine at every batch size;
+              run_artifacts: several compiled artifacts (one per target) against eager
     targets   the workshop's claim for the compiled model, checked
     report    the text table, bench.json, the command line
 
@@ -26,11 +27,11 @@ Endpoint round trips are timed by `helpers.endpoints.time_endpoint`, next to the
 
 from helpers.bench.engines import ALL_ENGINES, BF16_ENGINES, DEFAULT_ENGINES
 from helpers.bench.report import format_table, main, save_results
-from helpers.bench.run import BenchResult, run_benchmark
+from helpers.bench.run import BenchResult, run_artifacts, run_benchmark
 from helpers.bench.stats import speedup, summarize, throughput
 from helpers.bench.targets import check_targets, format_checks
 
 __all__ = [
     "ALL_ENGINES", "BF16_ENGINES", "DEFAULT_ENGINES", "BenchResult", "check_targets", "format_checks",
-    "format_table", "main", "run_benchmark", "save_results", "speedup", "summarize", "throughput",
+    "format_table", "main", "run_artifacts", "run_benchmark", "save_results", "speedup", "summarize", "throughput",
 ]

@@ -306,3 +306,23 @@ def bf16_supported() -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def build_artifact_engine(label: str, directory: Path, batch: int, log: Log) -> Engine:
+    """A compiled artifact (any target's, e.g. from notebook 06) as an engine named `label`.
+
+    An artifact that does not load here (code for another CPU, a TorchScript artifact for the
+    Neo container, no runtime for it) becomes a skipped engine with the reason, like any engine.
+    """
+    engine = Engine(name=label, precision="fp32", batch=batch)
+    started = time.perf_counter()
+    try:
+        built = _load_precompiled(directory, batch)
+    except Exception as exc:  # noqa: BLE001 - RuntimeError/OSError/ValueError: it cannot run here
+        engine.skipped = f"{type(exc).__name__}: {_first_line(exc)}"
+        log(f"{label} (batch {batch}) skipped: {engine.skipped}")
+        return engine
+    engine.setup_s = time.perf_counter() - started
+    engine.run, engine.runtime = built["run"], built["runtime"]
+    engine.compile_s, engine.precision = built.get("compile_s"), built.get("precision", "fp32")
+    return engine

@@ -18,6 +18,7 @@ from helpers.bench.engines import (
     Engine,
     Log,
     Workbench,
+    build_artifact_engine,
     build_engine,
     select_engines,
 )
@@ -183,6 +184,49 @@ def run_benchmark(
         "work_dir": str(work_dir),
     }
     return BenchResult(rows=rows, samples=samples, machine=describe_machine(), parameters=parameters, notes=notes)
+
+
+def run_artifacts(
+    model_dirs: dict[str, Path],
+    *,
+    model: Any,
+    spec: ModelSpec,
+    batch: int = 1,
+    repeats: int = DEFAULT_REPEATS,
+    warmup: int = DEFAULT_WARMUP,
+    log: Log | None = None,
+) -> BenchResult:
+    """Time several compiled artifacts (label -> directory) against eager in ONE interleaved run.
+
+    The same rules as `run_benchmark` (warm-up, interleaved turns, median/p90, answers checked
+    against eager on the sample photos), with eager timed once for all of them: notebook 06
+    times one artifact per target this way. An artifact that cannot run here is a row with
+    `skipped` saying why.
+    """
+    from helpers.images import batch_of, sample_images
+
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    workbench = Workbench(model=model.eval(), spec=spec, work_dir=Path(), log=log)  # eager writes nothing
+    chunks = accuracy_chunks(batch_of(sample_images(), spec), batch)
+    built = [build_engine(REFERENCE_ENGINE, workbench, batch),
+             *(build_artifact_engine(label, Path(d), batch, log) for label, d in model_dirs.items())]
+    log(f"timing batch {batch}: {len(built)} engines x ({warmup} warm-up + {repeats} timed runs)")
+    with CpuCompetition() as meter:
+        samples = time_engines(built, chunks[0], repeats=repeats, warmup=warmup)
+    reference = probabilities(built[0].run, chunks)
+    eager_stats = summarize(samples[built[0].label])
+    rows = []
+    for engine in built:
+        stats = summarize(samples[engine.label]) if engine.run else None
+        accuracy = compare_probabilities(reference, probabilities(engine.run, chunks)) if engine.run else None
+        row = _row(engine, stats, accuracy)
+        if stats:
+            row["speedup_vs_eager"] = round(speedup(eager_stats["median"], stats["median"]), 3)
+        rows.append(row)
+    notes = [f"machine busy: other processes used {meter.share:.0%} of the CPU while timing"] if meter.share > BUSY_SHARE else []
+    parameters = {"model": spec.name, "artifacts": {k: str(v) for k, v in model_dirs.items()}, "batches": [batch],
+                  "repeats": repeats, "warmup": warmup, "interleaved": True, "other_cpu_share": round(meter.share, 3)}
+    return BenchResult(rows=rows, samples={str(batch): samples}, machine=describe_machine(), parameters=parameters, notes=notes)
 
 
 def _torch_threads() -> int:

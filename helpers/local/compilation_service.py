@@ -16,6 +16,7 @@ tests/test_moto_contract.py. Scratch files go to `<work_dir>/local-aws/compilati
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -55,7 +56,9 @@ MOTO_INTERNALS = {
     "moto.sagemaker.models.CompilationJob": (
         "compilation_job_name", "arn", "compilation_job_status", "compilation_end_time",
         "last_modified_time", "failure_reason", "model_artifacts", "model_digests",
-        "inference_image", "input_config", "output_config", "derived_information"),
+        "inference_image", "input_config", "output_config", "derived_information",
+        # wrapped: ListCompilationJobs' summary reads TargetPlatform["Accelerator"] unconditionally
+        "summary"),
     # added method `stop_compilation_job`: dispatch is camelcase_to_underscores(action) looked
     # up among the class's functions; the method uses these members
     "moto.sagemaker.responses.SageMakerResponse": ("sagemaker_backend", "_get_param"),
@@ -138,7 +141,7 @@ class CompilationService:
         moto_patch.uninstall(PATCH_NAME)
 
     def _patch(self, patch: moto_patch.MotoPatch) -> None:
-        from moto.sagemaker.models import SageMakerModelBackend
+        from moto.sagemaker.models import CompilationJob, SageMakerModelBackend
         from moto.sagemaker.responses import SageMakerResponse
 
         service = self
@@ -148,6 +151,7 @@ class CompilationService:
             service.stop(backend, compilation_job_name)
 
         patch.wrap(SageMakerModelBackend, "create_compilation_job", self._create)
+        patch.wrap(CompilationJob, "summary", _summary_without_accelerator)
         patch.add(SageMakerModelBackend, "stop_compilation_job", stop_compilation_job)
         patch.add(SageMakerResponse, "stop_compilation_job", _stop_compilation_job_action)
 
@@ -243,6 +247,23 @@ class CompilationService:
         run.checkpoint()
         uri = upload(s3, artifact, job.output_config["S3OutputLocation"])
         return uri, hashlib.sha256(artifact.read_bytes()).hexdigest()
+
+
+def _summary_without_accelerator(original: Any, job: Any) -> dict[str, Any]:
+    """CompilationJob.summary for ListCompilationJobs, also for a TargetPlatform without Accelerator.
+
+    moto 5.2.5 reads `TargetPlatform["Accelerator"]` unconditionally and fails the whole listing
+    with a KeyError (HTTP 500) for a CPU platform such as LINUX/X86_64, where botocore's
+    TargetPlatform shape makes Accelerator optional (only Os and Arch are required).
+    """
+    platform = (job.output_config or {}).get("TargetPlatform")
+    if not platform or "Accelerator" in platform:
+        return original(job)
+    view = copy.copy(job)  # the shared job object stays untouched (requests run in threads)
+    view.output_config = {**job.output_config, "TargetPlatform": {**platform, "Accelerator": None}}
+    summary = original(view)
+    summary.pop("CompilationTargetPlatformAccelerator", None)
+    return summary
 
 
 def _stop_compilation_job_action(response: Any) -> Any:
