@@ -114,3 +114,18 @@ def test_an_endpoint_not_visible_yet_is_looked_for_again():
     sm = SlowSageMaker(creating_for=0, not_found_first=2)
     wait_for_endpoints(sm, ["new"], phases=((0, 1),))
     assert len(sm.configs) == 3
+
+
+def test_notebook_03_gives_the_container_every_variable_aws_documents():
+    """Issue 8, fact 3: the Environment notebook 03 teaches is the one `deploy` (notebook 05) uses."""
+    import json
+
+    from helpers.endpoints import container_environment
+    from helpers.paths import NOTEBOOKS_DIR
+
+    cells = json.loads((NOTEBOOKS_DIR / "03_deploy_endpoint.ipynb").read_text())["cells"]
+    source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    for variable, value in container_environment("us-east-1").items():
+        assert f'"{variable}"' in source, f"notebook 03's create_model lacks {variable}"
+        if variable != "SAGEMAKER_REGION":
+            assert f'"{variable}": "{value}"' in source
