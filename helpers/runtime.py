@@ -248,9 +248,10 @@ def load_compiled_model(path: Path | str, device: str = "cpu") -> CompiledModel:
         return OpenVINOModel(path, device)
     if names & {"compiled.pt", "model.pth", "model.pt"}:
         raise RuntimeError(
-            f"{path} holds TorchScript ({_contents(path)}): a Neo artifact for ml_* instances runs in the "
-            "SageMaker Neo PyTorch inference image (neopytorch), not with DLR. Deploy it (notebook 03), or "
-            "compile for a TargetPlatform (notebook 04) to get a DLR model directory."
+            f"{path} holds TorchScript ({_contents(path)}): an uncompiled model, or a Neo artifact for ml_* "
+            "instances, which runs in the SageMaker Neo PyTorch inference image (neopytorch), not with DLR. "
+            f"DLR runs a DLR artifact ({', '.join(DLR_FILES)}) and this loader a local Neo one "
+            f"({', '.join(OPENVINO_FILES)}): compile for a TargetPlatform (notebook 04) to get one."
         )
     raise RuntimeError(
         f"{path} holds no compiled model: it contains {_contents(path)}. Expected a DLR artifact "
