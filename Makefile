@@ -30,7 +30,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 $(TORCH20)/.installed:
-	@test -x $(TORCH20)/bin/python || $(PYTHON) -m venv $(TORCH20)
+	@# torch 2.0.1 has wheels for Python 3.8-3.11 only: this venv uses a 3.11 whatever $(PYTHON) is
+	@test -x $(TORCH20)/bin/python || { py=$$(.ci/find-python 3.11) && $$py -m venv $(TORCH20); }
 	$(TORCH20)/bin/python -m pip install --quiet "torch==2.0.1" "numpy<2"
 	@touch $@
 

@@ -61,7 +61,8 @@ def wait_for_endpoints(sm: Any, names: list[str], *, phases: tuple[tuple[int, in
         bar.set_description_str(" | ".join(f"{n}: {s}" for n, s in statuses.items()) + f" ({elapsed:4.0f} s)")
     if failures:
         reasons = "; ".join(f"{name}: {reason}" for name, reason in failures.items())
-        raise RuntimeError(f"Endpoint(s) did not reach InService: {reasons}")
+        raise RuntimeError(f"Endpoint(s) did not reach InService: {reasons}. On aws, {', '.join(names)} "
+                           "were created and bill until deleted: run this notebook's Clean up cell now.")
 
 
 def _wait_for_one(sm: Any, name: str, phases: tuple[tuple[int, int], ...]) -> tuple[str, str]:
@@ -112,17 +113,37 @@ def delete_workshop_endpoints(sm: Any, prefix: str) -> dict[str, list[str]]:
     """Delete every endpoint, endpoint config and model whose name starts with `prefix`.
 
     Safe to run twice and after a failure half-way: it deletes what exists and returns it.
-    Endpoints go first (they bill), then waits until they are gone.
+    Endpoints go first (they bill), then it waits until they are gone (on AWS a deletion takes a
+    minute or two; botocore's EndpointDeleted waiter polls every 30 s). One refusal does not stop
+    the rest: everything is tried, then a RuntimeError lists what is left and why.
     """
+    from botocore.exceptions import ClientError, WaiterError
+
     found = workshop_resources(sm, prefix)
+    problems: list[str] = []
+
+    def attempt(what: str, call: Any, **kwargs: str) -> None:
+        try:
+            call(**kwargs)
+        except ClientError as exc:
+            problems.append(f"{what}: {exc.response.get('Error', {}).get('Message', exc)}")
+
     for name in found["endpoints"]:
-        sm.delete_endpoint(EndpointName=name)
+        attempt(f"endpoint {name}", sm.delete_endpoint, EndpointName=name)
     for name in found["endpoints"]:
-        sm.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+        try:
+            sm.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig={"Delay": 15, "MaxAttempts": 80})
+        except WaiterError as exc:
+            status = (exc.last_response or {}).get("EndpointStatus", "unknown")
+            problems.append(f"endpoint {name} is not gone (status {status})")
     for name in found["endpoint_configs"]:
-        sm.delete_endpoint_config(EndpointConfigName=name)
+        attempt(f"endpoint config {name}", sm.delete_endpoint_config, EndpointConfigName=name)
     for name in found["models"]:
-        sm.delete_model(ModelName=name)
+        attempt(f"model {name}", sm.delete_model, ModelName=name)
+    if problems:
+        raise RuntimeError(
+            "Clean-up incomplete: " + "; ".join(problems) + ". On aws an endpoint bills until it is deleted: "
+            "run this cell again in a few minutes, or `python -m helpers cleanup --backend aws --yes`.")
     return found
 
 

@@ -129,3 +129,43 @@ def test_notebook_03_gives_the_container_every_variable_aws_documents():
         assert f'"{variable}"' in source, f"notebook 03's create_model lacks {variable}"
         if variable != "SAGEMAKER_REGION":
             assert f'"{variable}": "{value}"' in source
+
+
+class RefusingSageMaker:
+    """Lists one of each resource; DeleteEndpoint is refused (e.g. still Creating on AWS)."""
+
+    class exceptions:  # noqa: N801 - boto3's attribute name
+        from botocore.exceptions import ClientError
+
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def get_paginator(self, method: str):
+        key, field = {"list_endpoints": ("Endpoints", "EndpointName"),
+                      "list_endpoint_configs": ("EndpointConfigs", "EndpointConfigName"),
+                      "list_models": ("Models", "ModelName")}[method]
+        return type("P", (), {"paginate": lambda _self, **kw: [{key: [{field: "neo-workshop-ep-x"}]}]})()
+
+    def delete_endpoint(self, EndpointName):  # noqa: N803
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": "Cannot delete a Creating endpoint"}},
+                          "DeleteEndpoint")
+
+    def get_waiter(self, name):
+        return type("W", (), {"wait": lambda _self, **kw: None})()
+
+    def delete_endpoint_config(self, EndpointConfigName):  # noqa: N803
+        self.deleted.append(EndpointConfigName)
+
+    def delete_model(self, ModelName):  # noqa: N803
+        self.deleted.append(ModelName)
+
+
+def test_cleanup_goes_on_after_a_refusal_and_says_what_is_left():
+    from helpers.endpoints import delete_workshop_endpoints
+
+    sm = RefusingSageMaker()
+    with pytest.raises(RuntimeError, match="endpoint neo-workshop-ep-x: Cannot delete a Creating endpoint.*bills"):
+        delete_workshop_endpoints(sm, "neo-workshop-ep")
+    assert sm.deleted == ["neo-workshop-ep-x", "neo-workshop-ep-x"], "configs and models are still deleted"
