@@ -77,7 +77,10 @@ def test_cli_env_prints_export_lines(backend) -> None:
     lines = result.stdout.splitlines()
     assert f"export AWS_ENDPOINT_URL={info.endpoint_url}" in lines
     assert f"export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={info.runtime_url}" in lines
-    assert all(line.startswith("export AWS_") for line in lines)
+    config = work.resolve() / STATE_DIR_NAME / "sagemaker-sdk-config.yaml"
+    assert f"export SAGEMAKER_USER_CONFIG_OVERRIDE={config}" in lines  # the SageMaker SDK's default bucket
+    assert all(line.startswith(("export AWS_", "export SAGEMAKER_USER_CONFIG_OVERRIDE=")) for line in lines)
+    assert "DefaultS3Bucket: sagemaker-us-east-1-123456789012" in config.read_text()
 
 
 def test_cli_status(backend, tmp_path) -> None:
