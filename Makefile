@@ -6,6 +6,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # nbval runs the notebooks in a scratch work directory, never in your own work/.
 NBVAL_WORK := $(CURDIR)/work/nbval
+# ...and again with BACKEND=aws against the aws-fidelity stand-in (`python -m helpers standin`).
+NBVAL_AWS_WORK := $(CURDIR)/work/nbval-aws
 # The Jupyter kernel every notebook names (helpers/kernel.py; tests/test_kernel.py checks both agree).
 KERNEL_NAME    := neo-workshop
 KERNEL_DISPLAY := Python 3 (neo-workshop)
@@ -49,10 +51,12 @@ sdkv2: $(SDKV2)/.installed  ## SageMaker Python SDK v2 (Studio's 2.245.0) beside
 workshop: setup  ## execute every notebook headlessly (executed copies + figures under work/)
 	$(PY) -m helpers run
 
-test: setup lint torch20 sdkv2  ## unit tests + nbval over every notebook (reduced repeat counts)
-	rm -rf $(NBVAL_WORK)
+test: setup lint torch20 sdkv2  ## unit tests + nbval over every notebook, on local and on the aws stand-in
+	rm -rf $(NBVAL_WORK) $(NBVAL_AWS_WORK)
 	NEO_WORKSHOP_REQUIRE_TORCH20=1 NEO_WORKSHOP_REQUIRE_SDKV2=1 NEO_WORKSHOP_WORK_DIR=$(NBVAL_WORK) NEO_WORKSHOP_REPEATS=10 \
 		$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	NEO_WORKSHOP_REPEATS=5 $(PY) -m helpers standin --work-dir $(NBVAL_AWS_WORK) -- \
+		$(PY) -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 $(STAMP312): pyproject.toml
 	@test -x $(VENV312)/bin/python || { py=$$(.ci/find-python 3.12) && $$py -m venv $(VENV312); }

@@ -133,7 +133,8 @@ def test_compiles_for_ml_c5(clients, bucket, model_uri, local_backend, tmp_path)
     job = wait_for(sm, name)
     assert job["CompilationJobStatus"] == "COMPLETED", job.get("FailureReason")
     uri = job["ModelArtifacts"]["S3ModelArtifacts"]
-    assert uri == f"s3://{bucket}/compiled/{name}-ml_c5.tar.gz"
+    stem = model_uri.rsplit("/", 1)[-1].removesuffix(".tar.gz")
+    assert uri == f"s3://{bucket}/compiled/{stem}-ml_c5.tar.gz", "named like real Neo: <input stem>-<target>"
     assert job["InferenceImage"].endswith("sagemaker-inference-pytorch:2.0-cpu-py3")
     assert "CompilationEndTime" in job and "FailureReason" not in job
 

@@ -108,11 +108,17 @@ def log_tail(work_dir: Path, lines: int = 20) -> str:
     return tail(log_file(work_dir), lines) or "(no log written)"
 
 
-def start(work_dir: Path, timeout: float = 90) -> RunInfo:
-    """Return the running backend for `work_dir`, starting one if needed (idempotent)."""
+def start(work_dir: Path, timeout: float = 90, fidelity: str = "local") -> RunInfo:
+    """Return the running backend for `work_dir`, starting one if needed (idempotent).
+
+    `fidelity="aws"` starts the stand-in whose outputs take real AWS's shapes (local_names.FIDELITIES).
+    """
     work_dir = Path(work_dir).resolve()
     with _start_lock(work_dir):
         if info := status(work_dir):
+            if info.fidelity != fidelity:
+                raise RuntimeError(f"A local backend with {info.fidelity} fidelity already runs for {work_dir}: "
+                                   f"stop it first (python -m helpers local stop --work-dir {work_dir}).")
             return info
         stop(work_dir)  # a server that no longer answers (hung) is replaced, not left behind
         run_file(work_dir).unlink(missing_ok=True)  # stale: its server is gone
@@ -121,7 +127,7 @@ def start(work_dir: Path, timeout: float = 90) -> RunInfo:
             log.replace(log.with_suffix(".log.1"))  # keep the previous run's log (a crash?)
         with log.open("w") as log_handle:
             child = subprocess.Popen(
-                [sys.executable, "-m", SERVER_MODULE, "--work-dir", str(work_dir)],
+                [sys.executable, "-m", SERVER_MODULE, "--work-dir", str(work_dir), "--fidelity", fidelity],
                 stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT,
                 cwd=REPO_ROOT, start_new_session=True,
                 env=child_env(dummy_credential_env(), {"AWS_DEFAULT_REGION": DEFAULT_REGION},
