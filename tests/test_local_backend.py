@@ -53,7 +53,7 @@ def test_run_file_records_the_server(backend) -> None:
     assert recorded == {
         "pid": info.pid, "endpoint_url": info.endpoint_url, "runtime_url": info.runtime_url,
         "region": "us-east-1", "account_id": "123456789012", "work_dir": str(work.resolve()),
-        "started_at": info.started_at,
+        "started_at": info.started_at, "fidelity": "local",
     }
     assert f"pid {info.pid}" in (work / STATE_DIR_NAME / "server.log").read_text()
 
