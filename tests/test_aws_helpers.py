@@ -129,6 +129,7 @@ def test_sdk_env_points_the_sagemaker_sdk_at_a_default_bucket_config_in_the_work
     assert variables == {"SAGEMAKER_USER_CONFIG_OVERRIDE": str(path)}
     config = yaml.safe_load(path.read_text())
     assert config["SchemaVersion"] == "1.0"
-    assert config["SageMaker"]["PythonSDK"]["Modules"]["Session"] == {"DefaultS3Bucket": "sagemaker-us-east-1-123456789012"}
+    assert config["SageMaker"]["PythonSDK"]["Modules"] == {
+        "TelemetryOptOut": True, "Session": {"DefaultS3Bucket": "sagemaker-us-east-1-123456789012"}}
     assert control.sdk_env_vars(info) == variables  # idempotent
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["sagemaker-sdk-config.yaml"]

@@ -78,14 +78,17 @@ def sdk_env_vars(info: RunInfo) -> dict[str, str]:
     for the real AWS. A configured default bucket skips it (`Session.default_bucket`; with no
     `_default_bucket_set_by_sdk` it also skips the bucket-owner check). The file is written into
     the work dir's state dir and replaces the user's own SDK config while set, so no VPC, KMS key
-    or role meant for real AWS reaches the local backend.
+    or role meant for real AWS reaches the local backend. It also opts out of the SDK's telemetry
+    (`TelemetryOptOut`, sagemaker/telemetry/telemetry_logging.py), which would otherwise ask STS for
+    the account and GET an object in AWS's S3 for some calls: nothing leaves for AWS.
     """
     path = info.state_dir / SDK_CONFIG_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     bucket = sdk_default_bucket(info.region, info.account_id)
     path.write_text(
         "# Written by `python -m helpers local env`: SageMaker Python SDK settings for the local backend.\n"
-        "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      Session:\n"
+        "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n"
+        "      TelemetryOptOut: true\n      Session:\n"
         f"        DefaultS3Bucket: {bucket}\n"
     )
     return {SDK_USER_CONFIG_ENV: str(path)}
