@@ -18,8 +18,13 @@ STAMP312 := $(VENV312)/.installed
 # Side environment with the torch of Neo's newest PyTorch FrameworkVersion (2.0): the pre-flight
 # check loads the traced model with it (helpers/preflight.py). ~3 GB, about a minute.
 TORCH20 := .venv-torch20
+# Side environment with the SageMaker Python SDK v2 that SageMaker Studio ships (SageMaker
+# Distribution 3.10.0: sagemaker 2.245.0). tests/test_sdk_v2_flow.py runs an unchanged SDK v2
+# compile -> deploy -> predict with it against the local backend. Not the project venv: SDK v2
+# pins numpy 1.26.4 and sagemaker-core<2. No torch (the model servers run in .venv).
+SDKV2 := .venv-sdkv2
 
-.PHONY: setup torch20 workshop test test-py312 lint kernel lab clean
+.PHONY: setup torch20 sdkv2 workshop test test-py312 lint kernel lab clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,12 +42,19 @@ $(TORCH20)/.installed:
 
 torch20: $(TORCH20)/.installed  ## torch 2.0.1 beside the workshop, for the pre-flight's real load
 
+$(SDKV2)/.installed:
+	@test -x $(SDKV2)/bin/python || $(PYTHON) -m venv $(SDKV2)
+	$(SDKV2)/bin/python -m pip install --quiet "sagemaker==2.245.0"
+	@touch $@
+
+sdkv2: $(SDKV2)/.installed  ## SageMaker Python SDK v2 (Studio's 2.245.0) beside the workshop, for the SDK v2 flow test
+
 workshop: setup  ## execute every notebook headlessly (executed copies + figures under work/)
 	$(PY) -m helpers run
 
-test: setup lint torch20  ## unit tests + nbval over every notebook, on local and on the aws stand-in
+test: setup lint torch20 sdkv2  ## unit tests + nbval over every notebook, on local and on the aws stand-in
 	rm -rf $(NBVAL_WORK) $(NBVAL_AWS_WORK)
-	NEO_WORKSHOP_REQUIRE_TORCH20=1 NEO_WORKSHOP_WORK_DIR=$(NBVAL_WORK) NEO_WORKSHOP_REPEATS=10 \
+	NEO_WORKSHOP_REQUIRE_TORCH20=1 NEO_WORKSHOP_REQUIRE_SDKV2=1 NEO_WORKSHOP_WORK_DIR=$(NBVAL_WORK) NEO_WORKSHOP_REPEATS=10 \
 		$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 	NEO_WORKSHOP_REPEATS=5 $(PY) -m helpers standin --work-dir $(NBVAL_AWS_WORK) -- \
 		$(PY) -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
@@ -67,4 +79,4 @@ lab: setup  ## JupyterLab on the notebooks, with the workshop's kernel registere
 	$(VENV)/bin/jupyter lab notebooks
 
 clean:
-	rm -rf work .pytest_cache .ruff_cache $(TORCH20)
+	rm -rf work .pytest_cache .ruff_cache $(TORCH20) $(SDKV2)

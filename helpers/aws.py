@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.paths import work_dir as resolve_work_dir
-from helpers.sagemaker_facts import DEFAULT_PYTORCH_VERSION, split_s3_uri
+from helpers.sagemaker_facts import DEFAULT_PYTORCH_VERSION, sdk_default_bucket, split_s3_uri
 
 BACKENDS = ("local", "aws")
 BACKEND_ENV = "NEO_WORKSHOP_BACKEND"
@@ -84,7 +84,7 @@ def _connect_local(work: Path) -> Backend:
     # The workshop's own clients get the dummy keys explicitly: the user's credentials stay as they were.
     session = boto3.Session(region_name=info.region, aws_access_key_id=local_env["AWS_ACCESS_KEY_ID"],
                             aws_secret_access_key=local_env["AWS_SECRET_ACCESS_KEY"])
-    bucket = f"sagemaker-{info.region}-{info.account_id}"
+    bucket = sdk_default_bucket(info.region, info.account_id)  # what the SDK config file names too
     s3 = session.client("s3")
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)
@@ -163,7 +163,7 @@ def _connect_aws(work: Path) -> Backend:
             f"No usable AWS credentials ({type(exc).__name__}: {exc}). Configure them (aws configure, "
             "SSO or a Studio execution role), or use BACKEND = 'local'."
         ) from exc
-    bucket = f"sagemaker-{session.region_name}-{account}"
+    bucket = sdk_default_bucket(session.region_name, account)
     backend = Backend("aws", session, session.region_name, account, _aws_role(), bucket, work)
     ensure_bucket(backend)
     return backend

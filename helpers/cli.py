@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -54,6 +55,8 @@ def _local(args: argparse.Namespace) -> int:
             return 3
         for key, value in sorted(control.env_vars(info).items()):
             print(f"export {key}={value}")
+        for key, value in control.sdk_env_vars(info).items():  # the SageMaker SDK's default bucket
+            print(f"export {key}={shlex.quote(value)}")
     return 0
 
 

@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from helpers.local import gateway, run_file
+from helpers.local import gateway, response_shapes, run_file
 from helpers.local.compilation_service import CompilationService
 from helpers.local.hosting_service import HostingService
 from helpers.local.processes import answers, free_port
@@ -80,6 +80,7 @@ def serve(work_dir: Path, fidelity: str = "local") -> int:
     # before moto starts, so every request sees the patched classes
     compilation = CompilationService(info).install()
     hosting = HostingService(info).install()
+    response_shapes.install()  # no empty structures SageMaker never sends
 
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
