@@ -323,9 +323,11 @@ def _print_status(edition: Edition, only: list[str] | None) -> int:
     untranslated = len([p for p in problems if p.kind in ("missing", "stale")])
     print(f"{edition.language}: {cells - untranslated} of {cells} markdown cells in {len(english)} notebooks "
           f"translated from the current English; {len(problems)} problem(s).")
-    if problems:
+    if any(p.kind != "unbuilt" for p in problems):
         print(f"To fix: write or update `{edition.language}:` of each cell above in "
               f"notebooks/{edition.language}/{TRANSLATIONS_DIR}/NN_name.yaml (`python -m helpers translate stub NN` "
               "adds missing entries), then `python -m helpers translate done NN CELL_ID ...`, "
               f"then `{BUILD_COMMAND}`.")
+    elif problems:
+        print(f"To fix: `{BUILD_COMMAND}`.")
     return 1 if problems else 0
