@@ -17,7 +17,7 @@ STAMP312 := $(VENV312)/.installed
 # check loads the traced model with it (helpers/preflight.py). ~3 GB, about a minute.
 TORCH20 := .venv-torch20
 
-.PHONY: setup torch20 workshop test test-py312 lint kernel lab clean
+.PHONY: setup torch20 workshop test test-py312 lint kernel lab translations clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,8 @@ torch20: $(TORCH20)/.installed  ## torch 2.0.1 beside the workshop, for the pre-
 workshop: setup  ## execute every notebook headlessly (executed copies + figures under work/)
 	$(PY) -m helpers run
 
+# nbval executes the English notebooks; notebooks/ko/ has the same code cells (tests/test_translations.py
+# proves it), so conftest.py leaves it out (NEO_WORKSHOP_NBVAL_TRANSLATIONS=1 executes it too).
 test: setup lint torch20  ## unit tests + nbval over every notebook (reduced repeat counts)
 	rm -rf $(NBVAL_WORK)
 	NEO_WORKSHOP_REQUIRE_TORCH20=1 NEO_WORKSHOP_WORK_DIR=$(NBVAL_WORK) NEO_WORKSHOP_REPEATS=10 \
@@ -60,6 +62,10 @@ kernel: setup  ## register .venv as the Jupyter kernel the notebooks name, for y
 lab: setup  ## JupyterLab on the notebooks, with the workshop's kernel registered inside .venv
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"
 	$(VENV)/bin/jupyter lab notebooks
+
+translations: setup  ## rebuild notebooks/ko/ from the English notebooks + translations, then list what to (re)translate
+	$(PY) -m helpers translate build
+	$(PY) -m helpers translate status
 
 clean:
 	rm -rf work .pytest_cache .ruff_cache $(TORCH20)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.paths import NOTEBOOKS_DIR
+from helpers.runner import workshop_notebooks
 
 LANGUAGES = ("ko",)  # the editions that exist; a new one needs its folder and translations
 TRANSLATIONS_DIR = "translations"
@@ -60,11 +61,9 @@ class Edition:
 
     def english_notebooks(self, only: list[str] | None = None) -> list[Path]:
         """The English lessons (`NN_name.ipynb`), optionally those whose names start with `only`."""
-        notebooks = sorted(self.english_dir.glob("[0-9][0-9]_*.ipynb"))
-        if only:
-            notebooks = [p for p in notebooks if any(p.name.startswith(prefix) for prefix in only)]
-            if not notebooks:
-                raise ValueError(f"no English notebook in {self.english_dir} starts with {' or '.join(only)}")
+        notebooks = workshop_notebooks(self.english_dir, only)  # those `python -m helpers run` runs
+        if only and not notebooks:
+            raise ValueError(f"no English notebook in {self.english_dir} starts with {' or '.join(only)}")
         return notebooks
 
 
@@ -81,7 +80,11 @@ def load_translations(path: Path) -> dict[str, dict[str, str]]:
         raise ValueError(f"{path} is not valid YAML ({exc}): fix it by hand, git diff shows what changed") from exc
     if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
         raise ValueError(f"{path}: expected a mapping of cell id -> {{source_sha, en, ko}}")
-    return entries
+    not_text = [f"{cell_id}.{key}" for cell_id, entry in entries.items()
+                for key, value in entry.items() if not isinstance(value, str)]
+    if not_text:  # e.g. `ko: yes` reads as a boolean: write text as a `|-` block
+        raise ValueError(f"{path}: {not_text} must be text; write it as a `|-` block, as the other entries are")
+    return {str(cell_id): entry for cell_id, entry in entries.items()}
 
 
 def _dump_yaml(data: Any) -> str:
@@ -207,9 +210,9 @@ def _quoted(text: str) -> list[str]:
 
 
 def _diff(before: str, after: str) -> list[str]:
-    changed = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
-    return [f"    {line}" for line in changed if not line.startswith(("---", "+++", "@@"))] or [
-        "    (the translations file lacks the old English; compare with git log -p)"]
+    changed = list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0))[2:]
+    return [f"    {line[0]} {line[1:]}".rstrip() for line in changed if not line.startswith("@@")] or [
+        "    (none: the recorded `en` is the English now, so `source_sha` was edited by hand; run `done`)"]
 
 
 def review(edition: Edition, english: Path) -> list[Problem]:
@@ -278,15 +281,16 @@ def mark_done(edition: Edition, english: Path, cell_ids: list[str]) -> list[str]
 
 
 # --------------------------------------------------------------------------- `python -m helpers translate`
-def main(action: str, language: str, notebooks: list[str], cell_ids: list[str], every_cell: bool = False) -> int:
+def main(action: str, language: str, notebooks: list[str], cell_ids: list[str], every_cell: bool = False,
+         english_dir: Path = NOTEBOOKS_DIR) -> int:
     """status | build | stub | done: see `python -m helpers translate --help`."""
     if language not in LANGUAGES:
         raise ValueError(f"no '{language}' edition; the editions are {', '.join(LANGUAGES)}")
-    edition = Edition(language)
+    edition = Edition(language, english_dir)
     if action == "build":
         changed = build(edition, notebooks or None)
         for path in changed:
-            print(f"wrote {path.relative_to(edition.english_dir.parent)}")
+            print(f"wrote {path}")
         print(f"{len(changed)} notebook(s) rebuilt" if changed else f"notebooks/{language}/ was up to date")
         left = [p for p in review_all(edition, notebooks or None) if p.kind != "unbuilt"]
         if left:
