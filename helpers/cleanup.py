@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from helpers.endpoints import HOURLY_USD
@@ -136,7 +137,7 @@ def _clients(backend: str, work_dir: Any) -> tuple[Any, Any, str] | None:
         from helpers.local import control
         from helpers.paths import work_dir as resolve
 
-        info = control.status(resolve(work_dir))
+        info = control.status(Path(work_dir).resolve() if work_dir else resolve())  # an explicit directory wins
         if info is None:
             return None
         env = control.env_vars(info)

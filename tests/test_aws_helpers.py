@@ -30,7 +30,8 @@ LOCAL_ENV = {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566", "AWS_ENDPOINT_URL_SAGE
 def clean_aws_env(monkeypatch, tmp_path):
     """No AWS settings at all: no keys, no profile, no config files."""
     for variable in (*LOCAL_ENV, "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(variable, raising=False)
+        monkeypatch.setenv(variable, "x")  # registers the original value (or its absence) for teardown...
+        monkeypatch.delenv(variable)  # ...which delenv of an unset variable would not
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
