@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,7 +291,7 @@ def main(action: str, language: str, notebooks: list[str], cell_ids: list[str], 
     if action == "build":
         changed = build(edition, notebooks or None)
         for path in changed:
-            print(f"wrote {path}")
+            print(f"wrote {os.path.relpath(path)}")
         print(f"{len(changed)} notebook(s) rebuilt" if changed else f"notebooks/{language}/ was up to date")
         left = [p for p in review_all(edition, notebooks or None) if p.kind != "unbuilt"]
         if left:
