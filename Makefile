@@ -24,7 +24,7 @@ TORCH20 := .venv-torch20
 # pins numpy 1.26.4 and sagemaker-core<2. No torch (the model servers run in .venv).
 SDKV2 := .venv-sdkv2
 
-.PHONY: setup torch20 sdkv2 workshop test test-py312 lint kernel lab clean
+.PHONY: setup torch20 sdkv2 workshop test test-py312 lint kernel lab translations clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,8 @@ sdkv2: $(SDKV2)/.installed  ## SageMaker Python SDK v2 (Studio's 2.245.0) beside
 workshop: setup  ## execute every notebook headlessly (executed copies + figures under work/)
 	$(PY) -m helpers run
 
+# nbval executes the English notebooks; notebooks/ko/ has the same code cells (tests/test_translations.py
+# proves it), so conftest.py leaves it out (NEO_WORKSHOP_NBVAL_TRANSLATIONS=1 executes it too).
 test: setup lint torch20 sdkv2  ## unit tests + nbval over every notebook, on local and on the aws stand-in
 	rm -rf $(NBVAL_WORK) $(NBVAL_AWS_WORK)
 	NEO_WORKSHOP_REQUIRE_TORCH20=1 NEO_WORKSHOP_REQUIRE_SDKV2=1 NEO_WORKSHOP_WORK_DIR=$(NBVAL_WORK) NEO_WORKSHOP_REPEATS=10 \
@@ -77,6 +79,10 @@ kernel: setup  ## register .venv as the Jupyter kernel the notebooks name, for y
 lab: setup  ## JupyterLab on the notebooks, with the workshop's kernel registered inside .venv
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"
 	$(VENV)/bin/jupyter lab notebooks
+
+translations: setup  ## rebuild notebooks/ko/ from the English notebooks + translations, then list what to (re)translate
+	$(PY) -m helpers translate build
+	$(PY) -m helpers translate status
 
 clean:
 	rm -rf work .pytest_cache .ruff_cache $(TORCH20) $(SDKV2)

@@ -7,6 +7,7 @@
     bench                compile + latency benchmark, printed as a table (or --json)
     cleanup [--backend aws] [--yes]   list (and delete) everything the workshop created
     loadtest             1, 4 and 8 concurrent clients against a local endpoint (see --help)
+    translate status|build|stub|done   the Korean edition (notebooks/ko/), built from the English lessons
 """
 
 from __future__ import annotations
@@ -126,6 +127,24 @@ def _loadtest(args: argparse.Namespace) -> int:
     return loadtest_main(args.loadtest_args)
 
 
+def _translate(args: argparse.Namespace) -> int:
+    from helpers.translations import main as translate_main
+
+    notebooks, cell_ids = (args.names[:1], args.names[1:]) if args.action == "done" else (args.names, [])
+    return translate_main(args.action, args.language, notebooks, cell_ids, every_cell=args.all)
+
+
+TRANSLATE_HELP = """actions:
+  status            what is not translated, or translated from English that has changed since (with the
+                    change), and notebooks not rebuilt; exit 1 if anything is
+  build             write notebooks/<language>/NN_name.ipynb from notebooks/NN_name.ipynb + its translations
+  stub              add empty entries for untranslated markdown cells to the translations files
+  done NN CELL_ID   after writing a cell's translation: record the English it translates (--all: every
+                    translated cell of NN)
+
+NN is a notebook name prefix (02, 02_compile). docs/LESSON_STYLE.md has the translator's workflow."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -163,6 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
     loadtest = commands.add_parser("loadtest", help="concurrent clients against a local endpoint", add_help=False)
     loadtest.add_argument("loadtest_args", nargs=argparse.REMAINDER)
     loadtest.set_defaults(handler=_loadtest)
+
+    translate = commands.add_parser("translate", help="the translated editions of the lessons (notebooks/ko/)",
+                                    epilog=TRANSLATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    translate.add_argument("action", choices=["status", "build", "stub", "done"])
+    translate.add_argument("names", nargs="*", metavar="NN [CELL_ID ...]",
+                           help="notebook name prefixes (default: all); for done: one notebook, then cell ids")
+    translate.add_argument("--all", action="store_true", help="for done: every translated cell of the notebook")
+    translate.add_argument("--language", default="ko", help="the edition (default: ko)")
+    translate.set_defaults(handler=_translate)
 
     bench = commands.add_parser("bench", help="compile + latency benchmark (see --help)", add_help=False)
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
