@@ -6,6 +6,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # nbval runs the notebooks in a scratch work directory, never in your own work/.
 NBVAL_WORK := $(CURDIR)/work/nbval
+# ...and again with BACKEND=aws against the aws-fidelity stand-in (`python -m helpers standin`).
+NBVAL_AWS_WORK := $(CURDIR)/work/nbval-aws
 # The Jupyter kernel every notebook names (helpers/kernel.py; tests/test_kernel.py checks both agree).
 KERNEL_NAME    := neo-workshop
 KERNEL_DISPLAY := Python 3 (neo-workshop)
@@ -16,8 +18,13 @@ STAMP312 := $(VENV312)/.installed
 # Side environment with the torch of Neo's newest PyTorch FrameworkVersion (2.0): the pre-flight
 # check loads the traced model with it (helpers/preflight.py). ~3 GB, about a minute.
 TORCH20 := .venv-torch20
+# Side environment with the SageMaker Python SDK v2 that SageMaker Studio ships (SageMaker
+# Distribution 3.10.0: sagemaker 2.245.0). tests/test_sdk_v2_flow.py runs an unchanged SDK v2
+# compile -> deploy -> predict with it against the local backend. Not the project venv: SDK v2
+# pins numpy 1.26.4 and sagemaker-core<2. No torch (the model servers run in .venv).
+SDKV2 := .venv-sdkv2
 
-.PHONY: setup torch20 workshop test test-py312 lint kernel lab clean
+.PHONY: setup torch20 sdkv2 workshop test test-py312 lint kernel lab translations clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,19 +35,31 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 $(TORCH20)/.installed:
-	@test -x $(TORCH20)/bin/python || $(PYTHON) -m venv $(TORCH20)
+	@# torch 2.0.1 has wheels for Python 3.8-3.11 only: this venv uses a 3.11 whatever $(PYTHON) is
+	@test -x $(TORCH20)/bin/python || { py=$$(.ci/find-python 3.11) && $$py -m venv $(TORCH20); }
 	$(TORCH20)/bin/python -m pip install --quiet "torch==2.0.1" "numpy<2"
 	@touch $@
 
 torch20: $(TORCH20)/.installed  ## torch 2.0.1 beside the workshop, for the pre-flight's real load
 
+$(SDKV2)/.installed:
+	@test -x $(SDKV2)/bin/python || $(PYTHON) -m venv $(SDKV2)
+	$(SDKV2)/bin/python -m pip install --quiet "sagemaker==2.245.0"
+	@touch $@
+
+sdkv2: $(SDKV2)/.installed  ## SageMaker Python SDK v2 (Studio's 2.245.0) beside the workshop, for the SDK v2 flow test
+
 workshop: setup  ## execute every notebook headlessly (executed copies + figures under work/)
 	$(PY) -m helpers run
 
-test: setup lint torch20  ## unit tests + nbval over every notebook (reduced repeat counts)
-	rm -rf $(NBVAL_WORK)
-	NEO_WORKSHOP_REQUIRE_TORCH20=1 NEO_WORKSHOP_WORK_DIR=$(NBVAL_WORK) NEO_WORKSHOP_REPEATS=10 \
+# nbval executes the English notebooks; notebooks/ko/ has the same code cells (tests/test_translations.py
+# proves it), so conftest.py leaves it out (NEO_WORKSHOP_NBVAL_TRANSLATIONS=1 executes it too).
+test: setup lint torch20 sdkv2  ## unit tests + nbval over every notebook, on local and on the aws stand-in
+	rm -rf $(NBVAL_WORK) $(NBVAL_AWS_WORK)
+	NEO_WORKSHOP_REQUIRE_TORCH20=1 NEO_WORKSHOP_REQUIRE_SDKV2=1 NEO_WORKSHOP_WORK_DIR=$(NBVAL_WORK) NEO_WORKSHOP_REPEATS=10 \
 		$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	NEO_WORKSHOP_REPEATS=5 $(PY) -m helpers standin --work-dir $(NBVAL_AWS_WORK) -- \
+		$(PY) -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 $(STAMP312): pyproject.toml
 	@test -x $(VENV312)/bin/python || { py=$$(.ci/find-python 3.12) && $$py -m venv $(VENV312); }
@@ -61,5 +80,9 @@ lab: setup  ## JupyterLab on the notebooks, with the workshop's kernel registere
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"
 	$(VENV)/bin/jupyter lab notebooks
 
+translations: setup  ## rebuild notebooks/ko/ from the English notebooks + translations, then list what to (re)translate
+	$(PY) -m helpers translate build
+	$(PY) -m helpers translate status
+
 clean:
-	rm -rf work .pytest_cache .ruff_cache $(TORCH20)
+	rm -rf work .pytest_cache .ruff_cache $(TORCH20) $(SDKV2)

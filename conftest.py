@@ -19,6 +19,14 @@ import pytest
 SERVER_MODULES = ("helpers.local.server", "helpers.local.model_server")
 TEST_SESSION_ENV = "NEO_WORKSHOP_TEST_SESSION"
 
+# nbval executes the English lessons only. A translated edition (notebooks/<language>/) is built from
+# them by `python -m helpers translate build` with the very same code cells, and
+# tests/test_translations.py proves it cell by cell, so executing it too would run the same code a
+# second time (doubling `make test`). To execute the translations as well (a translator checking a
+# rebuilt edition): NEO_WORKSHOP_NBVAL_TRANSLATIONS=1 pytest notebooks --nbval-lax ...
+TRANSLATIONS_ENV = "NEO_WORKSHOP_NBVAL_TRANSLATIONS"
+collect_ignore_glob = [] if os.environ.get(TRANSLATIONS_ENV) == "1" else ["notebooks/*/*.ipynb"]
+
 
 def session_processes(session: str) -> list:
     """Live local-backend and model-server processes carrying this session's mark."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.paths import work_dir as resolve_work_dir
-from helpers.sagemaker_facts import DEFAULT_PYTORCH_VERSION, split_s3_uri
+from helpers.sagemaker_facts import DEFAULT_PYTORCH_VERSION, sdk_default_bucket, split_s3_uri
 
 BACKENDS = ("local", "aws")
 BACKEND_ENV = "NEO_WORKSHOP_BACKEND"
@@ -84,7 +84,7 @@ def _connect_local(work: Path) -> Backend:
     # The workshop's own clients get the dummy keys explicitly: the user's credentials stay as they were.
     session = boto3.Session(region_name=info.region, aws_access_key_id=local_env["AWS_ACCESS_KEY_ID"],
                             aws_secret_access_key=local_env["AWS_SECRET_ACCESS_KEY"])
-    bucket = f"sagemaker-{info.region}-{info.account_id}"
+    bucket = sdk_default_bucket(info.region, info.account_id)  # what the SDK config file names too
     s3 = session.client("s3")
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)
@@ -163,24 +163,39 @@ def _connect_aws(work: Path) -> Backend:
             f"No usable AWS credentials ({type(exc).__name__}: {exc}). Configure them (aws configure, "
             "SSO or a Studio execution role), or use BACKEND = 'local'."
         ) from exc
-    bucket = f"sagemaker-{session.region_name}-{account}"
+    bucket = sdk_default_bucket(session.region_name, account)
     backend = Backend("aws", session, session.region_name, account, _aws_role(), bucket, work)
     ensure_bucket(backend)
     return backend
 
 
+# Studio spaces and notebook instances describe themselves here; the SDKs' get_execution_role reads
+# it first (sagemaker-core session_helper / SDK v2 session.py: NOTEBOOK_METADATA_FILE).
+SAGEMAKER_METADATA_FILE = Path("/opt/ml/metadata/resource-metadata.json")
+
+
 def _aws_role() -> str:
-    """The execution role: `$NEO_WORKSHOP_ROLE_ARN`, or the Studio/notebook-instance role."""
+    """The execution role: `$NEO_WORKSHOP_ROLE_ARN`, or the Studio/notebook-instance role.
+
+    Outside SageMaker the SDKs' get_execution_role would turn the caller's own identity (an SSO
+    or assumed role) into a "role" that SageMaker then cannot assume, failing much later: there the
+    role must be given explicitly.
+    """
     if os.environ.get(ROLE_ENV):
         return os.environ[ROLE_ENV]
+    if not SAGEMAKER_METADATA_FILE.exists():
+        raise RuntimeError(f"Not running inside SageMaker Studio or a notebook instance, so there is no default "
+                           f"execution role: export {ROLE_ENV}=arn:aws:iam::<account>:role/<a SageMaker execution "
+                           "role> (README: Real AWS).")
     from helpers import sdk  # SDK v3's sagemaker-core or Studio's SDK v2, whichever imports
 
     try:
         return sdk.execution_role()
     except sdk.SDKNotFoundError as exc:
         raise RuntimeError(f"Set {ROLE_ENV} to a SageMaker execution role ARN. {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - outside SageMaker this raises ValueError
-        raise RuntimeError(f"Not running inside SageMaker, so there is no default role: set {ROLE_ENV} ({exc}).") from exc
+    except Exception as exc:  # noqa: BLE001 - the SDKs raise ValueError and botocore errors
+        raise RuntimeError(f"Could not look up this space's execution role ({type(exc).__name__}: {exc}): the "
+                           f"role may lack sagemaker:DescribeUserProfile/DescribeDomain; set {ROLE_ENV}.") from exc
 
 
 def ensure_bucket(backend: Backend) -> None:
@@ -188,7 +203,11 @@ def ensure_bucket(backend: Backend) -> None:
     s3 = backend.client("s3")
     try:
         s3.head_bucket(Bucket=backend.bucket)
-    except s3.exceptions.ClientError:
+        return
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("403", "AccessDenied", "Forbidden"):
+            raise RuntimeError(f"s3://{backend.bucket} exists but these credentials may not use it (403): grant "
+                               "s3:ListBucket/GetObject/PutObject/DeleteObject on it (README: Real AWS).") from exc
         config = {} if backend.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": backend.region}}
         s3.create_bucket(Bucket=backend.bucket, **config)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from helpers.endpoints import HOURLY_USD
@@ -102,29 +103,42 @@ def find_objects(s3: Any, bucket: str) -> list[Resource]:
 
 
 def delete(sm: Any, s3: Any, resources: list[Resource]) -> list[Resource]:
-    """Delete `resources` in dependency order (endpoints first: they bill); return what went."""
+    """Delete `resources` in dependency order (endpoints first: they bill); return what went.
+
+    A refusal (an endpoint AWS will not delete yet, a permission) is printed and the rest goes on:
+    what is not returned is still there, and main() lists it.
+    """
+    from botocore.exceptions import ClientError, WaiterError
+
     deleted = []
-    endpoints = [r for r in resources if r.kind == "endpoint"]
-    for resource in endpoints:
-        sm.delete_endpoint(EndpointName=resource.name)
-    for resource in endpoints:
-        sm.get_waiter("endpoint_deleted").wait(EndpointName=resource.name, WaiterConfig={"Delay": 5, "MaxAttempts": 120})
-    deleted += endpoints
+
+    def attempt(resource: Resource, call: Any, **kwargs: Any) -> bool:
+        try:
+            call(**kwargs)
+            return True
+        except (ClientError, WaiterError) as exc:
+            print(f"  could not delete {resource.kind} {resource.name}: {exc}")
+            return False
+
+    endpoints = [r for r in resources if r.kind == "endpoint" and attempt(r, sm.delete_endpoint, EndpointName=r.name)]
+    waiter = sm.get_waiter("endpoint_deleted")
+    deleted += [r for r in endpoints if attempt(r, waiter.wait, EndpointName=r.name,
+                                                WaiterConfig={"Delay": 15, "MaxAttempts": 80})]
     for resource in resources:
         if resource.kind in ("endpoint config", "model", "compilation job"):
             *_, method, parameter = LISTINGS[resource.kind]
             if resource.kind == "compilation job" and resource.status in ("INPROGRESS", "STARTING"):
-                sm.stop_compilation_job(CompilationJobName=resource.name)
+                attempt(resource, sm.stop_compilation_job, CompilationJobName=resource.name)
                 continue  # a stopping job can be deleted once it has stopped: run cleanup again
-            getattr(sm, method)(**{parameter: resource.name})
-            deleted.append(resource)
+            if attempt(resource, getattr(sm, method), **{parameter: resource.name}):
+                deleted.append(resource)
     objects = [r for r in resources if r.kind == "s3 object"]
     for start in range(0, len(objects), 1000):  # DeleteObjects takes at most 1,000 keys
         batch = objects[start:start + 1000]
         bucket = batch[0].name.removeprefix("s3://").split("/", 1)[0]
         keys = [{"Key": r.name.removeprefix(f"s3://{bucket}/")} for r in batch]
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-        deleted += batch
+        if attempt(batch[0], s3.delete_objects, Bucket=bucket, Delete={"Objects": keys, "Quiet": True}):
+            deleted += batch
     return deleted
 
 
@@ -136,7 +150,7 @@ def _clients(backend: str, work_dir: Any) -> tuple[Any, Any, str] | None:
         from helpers.local import control
         from helpers.paths import work_dir as resolve
 
-        info = control.status(resolve(work_dir))
+        info = control.status(Path(work_dir).resolve() if work_dir else resolve())  # an explicit directory wins
         if info is None:
             return None
         env = control.env_vars(info)

@@ -2,15 +2,18 @@
 
     run                  execute every notebook headlessly, in order (what `make workshop` does)
     predict IMAGE        top-5 labels of one image with the eager model
-    local start|stop|status|env   the embedded local AWS backend
+    local start|stop|status|env   the embedded local AWS backend (start --aws-fidelity: the stand-in)
+    standin -- CMD       run CMD with BACKEND=aws against the aws-fidelity stand-in (what CI does)
     bench                compile + latency benchmark, printed as a table (or --json)
     cleanup [--backend aws] [--yes]   list (and delete) everything the workshop created
     loadtest             1, 4 and 8 concurrent clients against a local endpoint (see --help)
+    translate status|build|stub|done   the Korean edition (notebooks/ko/), built from the English lessons
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -37,8 +40,9 @@ def _local(args: argparse.Namespace) -> int:
 
     work = work_dir(args.work_dir)
     if args.action == "start":
-        info = control.start(work)
-        print(f"local backend running (pid {info.pid}): {info.endpoint_url}, runtime {info.runtime_url}")
+        info = control.start(work, fidelity="aws" if args.aws_fidelity else "local")
+        print(f"local backend running (pid {info.pid}, {info.fidelity} fidelity): {info.endpoint_url}, "
+              f"runtime {info.runtime_url}")
     elif args.action == "stop":
         print("stopped" if control.stop(work) else "not running")
     elif args.action == "status":
@@ -52,7 +56,37 @@ def _local(args: argparse.Namespace) -> int:
             return 3
         for key, value in sorted(control.env_vars(info).items()):
             print(f"export {key}={value}")
+        for key, value in control.sdk_env_vars(info).items():  # the SageMaker SDK's default bucket
+            print(f"export {key}={shlex.quote(value)}")
     return 0
+
+
+def _standin(args: argparse.Namespace) -> int:
+    """Run a command with BACKEND=aws against the aws-fidelity local backend, then stop it.
+
+    This is how CI runs the notebooks' `aws` branch with no account: boto3 honours the explicit
+    AWS_ENDPOINT_URL (helpers.aws keeps one it did not set itself), the role comes from
+    NEO_WORKSHOP_ROLE_ARN as it would for a user outside SageMaker Studio.
+    """
+    import os
+    import subprocess
+
+    from helpers.aws import BACKEND_ENV, ROLE_ENV
+    from helpers.local import control
+    from helpers.paths import WORK_DIR_ENV, work_dir
+
+    command = [part for part in args.command if part != "--"]
+    if not command:
+        raise ValueError("Give the command to run, e.g. python -m helpers standin -- pytest notebooks --nbval-lax")
+    work = work_dir(args.work_dir)
+    info = control.start(work, fidelity="aws")
+    env = {**os.environ, **control.env_vars(info), BACKEND_ENV: "aws", WORK_DIR_ENV: str(work),
+           ROLE_ENV: f"arn:aws:iam::{info.account_id}:role/NeoWorkshopSageMakerRole"}
+    print(f"stand-in (aws fidelity) at {info.endpoint_url}; running: {' '.join(command)}", flush=True)
+    try:
+        return subprocess.run(command, env=env, check=False).returncode
+    finally:
+        control.stop(work)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -93,6 +127,24 @@ def _loadtest(args: argparse.Namespace) -> int:
     return loadtest_main(args.loadtest_args)
 
 
+def _translate(args: argparse.Namespace) -> int:
+    from helpers.translations import main as translate_main
+
+    notebooks, cell_ids = (args.names[:1], args.names[1:]) if args.action == "done" else (args.names, [])
+    return translate_main(args.action, args.language, notebooks, cell_ids, every_cell=args.all)
+
+
+TRANSLATE_HELP = """actions:
+  status            what is not translated, or translated from English that has changed since (with the
+                    change), and notebooks not rebuilt; exit 1 if anything is
+  build             write notebooks/<language>/NN_name.ipynb from notebooks/NN_name.ipynb + its translations
+  stub              add empty entries for untranslated markdown cells to the translations files
+  done NN CELL_ID   after writing a cell's translation: record the English it translates (--all: every
+                    translated cell of NN)
+
+NN is a notebook name prefix (02, 02_compile). docs/LESSON_STYLE.md has the translator's workflow."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,7 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="the embedded local AWS backend")
     local.add_argument("action", choices=["start", "stop", "status", "env"])
     local.add_argument("--work-dir", type=Path, default=None, help="default: <repo>/work")
+    local.add_argument("--aws-fidelity", action="store_true",
+                       help="start: outputs take real AWS's shapes (the stand-in for the aws branch)")
     local.set_defaults(handler=_local)
+
+    standin = commands.add_parser("standin", help="run a command with BACKEND=aws against the aws-fidelity stand-in")
+    standin.add_argument("--work-dir", type=Path, default=None, help="default: <repo>/work")
+    standin.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
+    standin.set_defaults(handler=_standin)
 
     cleanup = commands.add_parser("cleanup", help="list the workshop's resources on a backend; delete with --yes")
     cleanup.add_argument("--backend", choices=["local", "aws"], default="local")
@@ -123,6 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
     loadtest = commands.add_parser("loadtest", help="concurrent clients against a local endpoint", add_help=False)
     loadtest.add_argument("loadtest_args", nargs=argparse.REMAINDER)
     loadtest.set_defaults(handler=_loadtest)
+
+    translate = commands.add_parser("translate", help="the translated editions of the lessons (notebooks/ko/)",
+                                    epilog=TRANSLATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    translate.add_argument("action", choices=["status", "build", "stub", "done"])
+    translate.add_argument("names", nargs="*", metavar="NN [CELL_ID ...]",
+                           help="notebook name prefixes (default: all); for done: one notebook, then cell ids")
+    translate.add_argument("--all", action="store_true", help="for done: every translated cell of the notebook")
+    translate.add_argument("--language", default="ko", help="the edition (default: ko)")
+    translate.set_defaults(handler=_translate)
 
     bench = commands.add_parser("bench", help="compile + latency benchmark (see --help)", add_help=False)
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)

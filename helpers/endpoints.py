@@ -29,36 +29,68 @@ def cost_note(instance_type: str, count: int) -> str:
             f"${count * price * 24:.2f}/day until deleted.")
 
 
-def wait_for_endpoints(sm: Any, names: list[str], *, delay_s: int = 2, max_attempts: int = 300) -> None:
+# How to poll: quickly at first (a local endpoint is up in seconds), then every 15 s for 45 minutes
+# more. Real endpoints take 5-15 minutes; botocore's own EndpointInService waiter polls every 30 s
+# up to 120 times, the SageMaker SDK's wait_for_endpoint every 30 s with no limit
+# (/work/notes/aws-facts.md F1). (delay in s, attempts) per phase.
+WAIT_PHASES = ((2, 15), (15, 180))
+NOT_FOUND_RETRIES = 3  # DescribeEndpoint may not see a just-created endpoint yet (eventual consistency)
+
+
+def wait_for_endpoints(sm: Any, names: list[str], *, phases: tuple[tuple[int, int], ...] = WAIT_PHASES) -> None:
     """Wait with boto3's `endpoint_in_service` waiter for each endpoint, showing their status.
 
     The endpoints come up side by side, so waiting for one after the other takes as long as the
     slowest. The waiter stops at InService (success) or Failed (failure, see botocore's waiter
     model for SageMaker); a Failed endpoint raises RuntimeError carrying SageMaker's
-    FailureReason, after the others were waited for too.
+    FailureReason, after the others were waited for too. One still Creating when the last phase
+    ends raises too, saying that it is billed while it exists and how to delete it.
     """
-    from botocore.exceptions import WaiterError
     from tqdm import tqdm
 
-    waiter = sm.get_waiter("endpoint_in_service")
     started = time.monotonic()
     statuses: dict[str, str] = {}
     failures: dict[str, str] = {}
     with tqdm(total=None, bar_format="{desc}") as bar:
         for name in names:
             bar.set_description_str(" | ".join([*(f"{n}: {s}" for n, s in statuses.items()), f"{name}: waiting..."]))
-            try:
-                waiter.wait(EndpointName=name, WaiterConfig={"Delay": delay_s, "MaxAttempts": max_attempts})
-                statuses[name] = "InService"
-            except WaiterError as exc:  # the last DescribeEndpoint answer says why
-                last = exc.last_response or {}
-                statuses[name] = last.get("EndpointStatus", "gone")
-                failures[name] = last.get("FailureReason") or str(exc)
+            statuses[name], reason = _wait_for_one(sm, name, phases)
+            if reason:
+                failures[name] = reason
         elapsed = time.monotonic() - started
         bar.set_description_str(" | ".join(f"{n}: {s}" for n, s in statuses.items()) + f" ({elapsed:4.0f} s)")
     if failures:
         reasons = "; ".join(f"{name}: {reason}" for name, reason in failures.items())
-        raise RuntimeError(f"Endpoint(s) did not reach InService: {reasons}")
+        raise RuntimeError(f"Endpoint(s) did not reach InService: {reasons}. On aws, {', '.join(names)} "
+                           "were created and bill until deleted: run this notebook's Clean up cell now.")
+
+
+def _wait_for_one(sm: Any, name: str, phases: tuple[tuple[int, int], ...]) -> tuple[str, str]:
+    """(final status, failure reason or '') of one endpoint, waiting phase after phase."""
+    from botocore.exceptions import WaiterError
+
+    waiter = sm.get_waiter("endpoint_in_service")
+    not_found = 0
+    status = "Creating"
+    for delay, attempts in phases:
+        while True:
+            try:
+                waiter.wait(EndpointName=name, WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
+                return "InService", ""
+            except WaiterError as exc:  # the last DescribeEndpoint answer says why
+                last = exc.last_response or {}
+                if last.get("Error", {}).get("Code") == "ValidationException" and not_found < NOT_FOUND_RETRIES:
+                    not_found += 1  # not visible yet right after CreateEndpoint: look again
+                    time.sleep(delay)
+                    continue
+                status = last.get("EndpointStatus", "gone")
+                if status not in ("Creating", "Updating"):
+                    return status, last.get("FailureReason") or str(exc)
+                break  # still coming up: the next phase polls less often
+    waited = sum(delay * attempts for delay, attempts in phases) / 60
+    return status, (f"still {status} after about {waited:.0f} minutes. It is billed while it exists: delete it "
+                    "with the notebook's clean-up cell or `python -m helpers cleanup --backend aws --yes`, "
+                    "and look at its CloudWatch logs (/aws/sagemaker/Endpoints/" + name + ").")
 
 
 def workshop_resources(sm: Any, prefix: str) -> dict[str, list[str]]:
@@ -81,18 +113,51 @@ def delete_workshop_endpoints(sm: Any, prefix: str) -> dict[str, list[str]]:
     """Delete every endpoint, endpoint config and model whose name starts with `prefix`.
 
     Safe to run twice and after a failure half-way: it deletes what exists and returns it.
-    Endpoints go first (they bill), then waits until they are gone.
+    Endpoints go first (they bill), then it waits until they are gone (on AWS a deletion takes a
+    minute or two; botocore's EndpointDeleted waiter polls every 30 s). One refusal does not stop
+    the rest: everything is tried, then a RuntimeError lists what is left and why.
     """
+    from botocore.exceptions import ClientError, WaiterError
+
     found = workshop_resources(sm, prefix)
+    problems: list[str] = []
+
+    def attempt(what: str, call: Any, **kwargs: str) -> None:
+        try:
+            call(**kwargs)
+        except ClientError as exc:
+            problems.append(f"{what}: {exc.response.get('Error', {}).get('Message', exc)}")
+
     for name in found["endpoints"]:
-        sm.delete_endpoint(EndpointName=name)
+        attempt(f"endpoint {name}", sm.delete_endpoint, EndpointName=name)
     for name in found["endpoints"]:
-        sm.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+        try:
+            sm.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig={"Delay": 15, "MaxAttempts": 80})
+        except WaiterError as exc:
+            status = (exc.last_response or {}).get("EndpointStatus", "unknown")
+            problems.append(f"endpoint {name} is not gone (status {status})")
     for name in found["endpoint_configs"]:
-        sm.delete_endpoint_config(EndpointConfigName=name)
+        attempt(f"endpoint config {name}", sm.delete_endpoint_config, EndpointConfigName=name)
     for name in found["models"]:
-        sm.delete_model(ModelName=name)
+        attempt(f"model {name}", sm.delete_model, ModelName=name)
+    if problems:
+        raise RuntimeError(
+            "Clean-up incomplete: " + "; ".join(problems) + ". On aws an endpoint bills until it is deleted: "
+            "run this cell again in a few minutes, or `python -m helpers cleanup --backend aws --yes`.")
     return found
+
+
+def container_environment(region: str) -> dict[str, str]:
+    """The Environment AWS's documentation gives a PyTorch model's container (notebook 03 spells it out).
+
+    "Deploy a Compiled Model Using Boto3": SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY
+    (/opt/ml/model/code), SAGEMAKER_CONTAINER_LOG_LEVEL, SAGEMAKER_REGION and
+    MMS_DEFAULT_RESPONSE_TIMEOUT=500 (a compiled model may take long to load); the SageMaker SDK
+    sets the same for every PyTorchModel (sagemaker/model.py `_script_mode_env_vars`).
+    """
+    return {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+            "SAGEMAKER_CONTAINER_LOG_LEVEL": "20", "SAGEMAKER_REGION": region,
+            "MMS_DEFAULT_RESPONSE_TIMEOUT": "500"}
 
 
 def deploy(sm: Any, name: str, model_data: str, image: str, role_arn: str, instance_type: str,
@@ -100,7 +165,7 @@ def deploy(sm: Any, name: str, model_data: str, image: str, role_arn: str, insta
     """Model + endpoint config + endpoint named `name` (the three calls notebook 03 teaches)."""
     sm.create_model(ModelName=name, ExecutionRoleArn=role_arn, Tags=tags or [],
                     PrimaryContainer={"Image": image, "ModelDataUrl": model_data,
-                                      "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}})
+                                      "Environment": container_environment(sm.meta.region_name)})
     sm.create_endpoint_config(EndpointConfigName=name, Tags=tags or [], ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": instance_type}])
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name, Tags=tags or [])

@@ -15,6 +15,14 @@ DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account for any access key
 # moto accepts any keys; these only keep boto3 from looking for real ones.
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
+# What the local backend's outputs look like. "local": its own (OpenVINO artifacts, a timing header).
+# "aws": the stand-in CI runs the notebooks' `aws` branch against. Compiled ml_* artifacts take
+# real Neo's PyTorch layout, the gateway adds nothing real SageMaker does not send, and model
+# servers for Neo's inference images can import a stand-in `neopytorch` (STANDIN_MODULES_DIR, shipped
+# with the tests). It is the same backend, not a second emulator.
+FIDELITIES = ("local", "aws")
+STANDIN_MODULES_DIR = "tests/standin"  # relative to the checkout
+
 # The runtime gateway's own share of an invocation, in ms, on every response it sends.
 GATEWAY_MS_HEADER = "x-neo-workshop-gateway-ms"
 

@@ -121,16 +121,23 @@ def failure_summary(job: dict[str, Any]) -> str:
     return f"{job['CompilationJobName']}: {job['CompilationJobStatus']}" + (f" - {reason}" if reason else "")
 
 
-def read_meta(model_dir: Path) -> dict[str, Any]:
-    """`compiled.meta` of an extracted artifact (JSON), or a clear error when it is missing."""
+def read_meta(model_dir: Path) -> dict[str, Any] | None:
+    """`compiled.meta` of an extracted artifact (JSON), or None when the artifact has none.
+
+    The local Neo always writes one; real Neo writes one into DLR model directories, but its
+    PyTorch artifacts for ml_* instances (TorchScript + sample_input.pkl) are not known to carry
+    one: absence is normal, not an error. A directory that does not exist is one.
+    """
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"No artifact directory at {model_dir}: extract the compiled model.tar.gz first.")
     path = model_dir / "compiled.meta"
-    if not path.exists():
-        found = sorted(p.name for p in model_dir.iterdir()) if model_dir.exists() else []
-        raise FileNotFoundError(f"No compiled.meta in {model_dir} (found {found}): is this a Neo output archive?")
-    return json.loads(path.read_text())
+    return json.loads(path.read_text()) if path.exists() else None
 
 
-def meta_rows(meta: dict[str, Any]) -> list[dict[str, str]]:
-    """compiled.meta flattened into (field, value) rows for a table."""
+def meta_rows(meta: dict[str, Any] | None) -> list[dict[str, str]]:
+    """compiled.meta flattened into (field, value) rows for a table; one explaining row without it."""
+    if meta is None:
+        return [{"field": "compiled.meta", "value": "not in this artifact (real Neo's PyTorch artifacts for ml_* "
+                                                    "instances have none): the file table above shows what it holds"}]
     return [{"field": key, "value": json.dumps(value) if isinstance(value, dict | list) else str(value)}
             for key, value in meta.items()]

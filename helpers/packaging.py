@@ -119,12 +119,9 @@ def add_code_from(compiled: Path, source: Path, destination: Path) -> Path:
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(compiled) as tar_in, tarfile.open(source) as code_in, tarfile.open(destination, "w:gz") as out:
-        for member in tar_in.getmembers():
-            check_member(member)
-            if not member.name.removeprefix("./").startswith("code/"):
-                out.addfile(member, tar_in.extractfile(member) if member.isfile() else None)
-        for member in code_in.getmembers():
-            check_member(member)
-            if member.name.removeprefix("./").startswith("code/"):
-                out.addfile(member, code_in.extractfile(member) if member.isfile() else None)
+        for tar, keep_code in ((tar_in, False), (code_in, True)):
+            for member in tar.getmembers():
+                check_member(member, destination.parent)  # the rules of extracting it, applied to copying
+                if member.name.removeprefix("./").startswith("code/") is keep_code:
+                    out.addfile(member, tar.extractfile(member) if member.isfile() else None)
     return destination

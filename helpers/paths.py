@@ -21,9 +21,18 @@ STATE_FILE = "state.json"
 
 
 def work_dir(requested: str | Path | None = None) -> Path:
-    """Resolve (and create) the work directory: env var > argument > `<repo>/work`."""
+    """Resolve (and create) the work directory: env var > argument > `<repo>/work`.
+
+    A relative path is relative to the current directory, except in a translated edition's folder
+    (`notebooks/<language>/`, where Jupyter starts that edition's kernels): there it is read as if
+    from `notebooks/`, because the lessons' `WORK_DIR = "../work"` is written for the English folder
+    and every edition must share one work directory (the Korean 02 reads what the English 01 wrote).
+    """
     chosen = os.environ.get(WORK_DIR_ENV) or requested or DEFAULT_WORK_DIR
-    path = Path(chosen).expanduser().resolve()
+    path = Path(chosen).expanduser()
+    if not path.is_absolute() and Path.cwd().resolve().parent == NOTEBOOKS_DIR:
+        path = NOTEBOOKS_DIR / path
+    path = path.resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -150,7 +150,8 @@ def _verdict(archive: Path, framework_version: str, input_shape: list[int]) -> s
         verdict = f"file format version {version} <= {readable}, readable by FrameworkVersion {framework_version}'s torch"
         python = framework_python(framework_version)
         if python is None:
-            hint = "`make torch20` adds one" if framework_version in SIDE_ENVIRONMENTS else (
+            hint = "`make torch20` adds one (it needs a Python 3.11: torch 2.0.1 has no wheel for 3.12)" \
+                if framework_version in SIDE_ENVIRONMENTS else (
                 f"set {FRAMEWORK_PYTHON_ENV} to a Python with torch {framework_version}")
             return f"{verdict} (not loaded: no torch {framework_version} here; {hint})."
         check = load_with(python, model_file, np.zeros(input_shape, dtype=np.float32))

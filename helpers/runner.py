@@ -17,7 +17,9 @@ from typing import Any
 
 from helpers.paths import NOTEBOOKS_DIR, WORK_DIR_ENV, work_dir
 
-CELL_TIMEOUT_S = 900
+# Longer than the longest wait a cell makes on AWS (endpoints: about 45 minutes, helpers.endpoints).
+# A cell that still runs then is interrupted, and the clean-up cells run as after any failure.
+CELL_TIMEOUT_S = 3600
 
 
 def workshop_notebooks(directory: Path = NOTEBOOKS_DIR, only: list[str] | None = None) -> list[Path]:
@@ -36,13 +38,12 @@ def execute_notebook(path: Path, executed_dir: Path) -> float:
     """
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
 
     from helpers.kernel import current_python_kernel_manager_class
 
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", config=kernel_config(),
-                            resources={"metadata": {"path": str(path.parent)}})
+                            interrupt_on_timeout=True, resources={"metadata": {"path": str(path.parent)}})
     # The kernel runs this Python, whichever kernel the notebook names (it need not be registered).
     client.kernel_manager_class = current_python_kernel_manager_class()
     started = time.monotonic()
@@ -51,13 +52,22 @@ def execute_notebook(path: Path, executed_dir: Path) -> float:
             for index, cell in enumerate(notebook.cells):
                 try:
                     client.execute_cell(cell, index)
-                except CellExecutionError:
+                except CELL_FAILURES:  # a failed cell, or one interrupted after CELL_TIMEOUT_S
                     _run_cleanup_cells(client, notebook, after=index)
                     raise
     finally:
         executed_dir.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, executed_dir / path.name)
     return time.monotonic() - started
+
+
+def _cell_failures() -> tuple[type[Exception], ...]:
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    return (CellExecutionError, CellTimeoutError)  # CellTimeoutError is not a CellExecutionError
+
+
+CELL_FAILURES = _cell_failures()
 
 
 def kernel_config() -> Any:
@@ -76,21 +86,17 @@ def kernel_config() -> Any:
 
 def _run_cleanup_cells(client: object, notebook: object, after: int) -> None:
     """Execute the `cleanup`-tagged cells that follow a failed cell, ignoring their own errors."""
-    from nbclient.exceptions import CellExecutionError
-
     for index, cell in enumerate(notebook.cells):  # type: ignore[attr-defined]
         if index > after and "cleanup" in cell.metadata.get("tags", []):
             print(f"  running clean-up cell {index} after the failure", file=sys.stderr)
             try:
                 client.execute_cell(cell, index)  # type: ignore[attr-defined]
-            except CellExecutionError as exc:
+            except CELL_FAILURES as exc:
                 print(f"  clean-up cell {index} failed too: {exc}", file=sys.stderr)
 
 
 def run_notebooks(work: Path | None = None, only: list[str] | None = None, keep_backend: bool = False) -> int:
     """Execute the notebooks; return a process exit code (0 = all ran)."""
-    from nbclient.exceptions import CellExecutionError
-
     work = work_dir(work)
     os.environ[WORK_DIR_ENV] = str(work)
     executed_dir = work / "executed"
@@ -104,9 +110,11 @@ def run_notebooks(work: Path | None = None, only: list[str] | None = None, keep_
             print(f"▶ {path.name} ...", flush=True)
             try:
                 seconds = execute_notebook(path, executed_dir)
-            except CellExecutionError as exc:
+            except CELL_FAILURES as exc:
                 print(f"✗ {path.name} failed. The failing cell and its error:\n{exc}", file=sys.stderr)
                 print(f"Executed copy (up to the failure): {executed_dir / path.name}", file=sys.stderr)
+                print("If this ran against real AWS, check nothing is left billing: "
+                      "python -m helpers cleanup --backend aws (then --yes to delete).", file=sys.stderr)
                 return 1
             print(f"✓ {path.name} in {seconds:.0f} s", flush=True)
     finally:

@@ -40,10 +40,12 @@ FILE_ROLES = {
     "compiled.xml": "OpenVINO IR graph: the optimised network (local Neo)",
     "compiled.bin": "weights of the OpenVINO IR graph (local Neo)",
     "compiled.pt": "Neo artifact for ml_* instances: TorchScript run by the Neo PyTorch image",
+    "model.pt": "TorchScript (in a Neo ml_* output: the compiled model, run by the Neo PyTorch image)",
+    "sample_input.pkl": "an example input Neo saved with the model; entry scripts warm up with it",
     "libdlr.so": "bundled runtime: the DLR library that loads and runs compiled.so",
     "dlr.h": "bundled runtime: C header of libdlr.so, to call the model from C/C++",
     "manifest": "Neo's list of the artifact's files and their checksums",
-    "model.pth": "uncompiled TorchScript model (what Neo reads)",
+    "model.pth": "TorchScript: the model Neo reads, or in a Neo ml_* output the compiled one (Neo PyTorch image)",
     "code/inference.py": "entry script: model_fn/input_fn/predict_fn/output_fn for the endpoint",
     "code/model-config.json": "preprocessing settings and class names for the entry script",
     "code/requirements.txt": "extra pip packages the serving container installs",
@@ -244,10 +246,12 @@ def load_compiled_model(path: Path | str, device: str = "cpu") -> CompiledModel:
                 "Copy the whole compile output directory."
             )
         return OpenVINOModel(path, device)
-    if "compiled.pt" in names:
+    if names & {"compiled.pt", "model.pth", "model.pt"}:
         raise RuntimeError(
-            f"{path} holds a Neo artifact for ml_* instances ({_contents(path)}): compiled.pt runs "
-            "in the SageMaker Neo PyTorch inference image (neopytorch), not with DLR."
+            f"{path} holds TorchScript ({_contents(path)}): an uncompiled model, or a Neo artifact for ml_* "
+            "instances, which runs in the SageMaker Neo PyTorch inference image (neopytorch), not with DLR. "
+            f"DLR runs a DLR artifact ({', '.join(DLR_FILES)}) and this loader a local Neo one "
+            f"({', '.join(OPENVINO_FILES)}): compile for a TargetPlatform (notebook 04) to get one."
         )
     raise RuntimeError(
         f"{path} holds no compiled model: it contains {_contents(path)}. Expected a DLR artifact "

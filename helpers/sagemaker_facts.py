@@ -77,6 +77,20 @@ LOCAL_ONLY_COMPILER_OPTIONS = {
 }
 
 
+# The SageMaker Python SDK's configuration file (v2 `src/sagemaker/config/config.py`, sagemaker-core
+# `sagemaker/core/config/config.py`): the file this variable names replaces the user's
+# ~/.config/sagemaker/config.yaml. Its key SageMaker.PythonSDK.Modules.Session.DefaultS3Bucket
+# (config_schema.SESSION_DEFAULT_S3_BUCKET_PATH) is read by both SDKs' `Session` as its default
+# bucket, so `default_bucket()` then asks STS nothing.
+SDK_USER_CONFIG_ENV = "SAGEMAKER_USER_CONFIG_OVERRIDE"
+
+
+def sdk_default_bucket(region: str, account_id: str) -> str:
+    """The bucket `Session.default_bucket()` creates when none is configured (SDK v2
+    `session.generate_default_sagemaker_bucket_name`: "sagemaker-{region}-{account}")."""
+    return f"sagemaker-{region}-{account_id}"
+
+
 def split_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/key/part` -> ('bucket', 'key/part')."""
     if not uri.startswith("s3://"):

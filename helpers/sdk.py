@@ -63,9 +63,15 @@ def execution_role() -> str:
     return find_sdk().get_execution_role()
 
 
+# The Python of each PyTorch inference image the Neo FrameworkVersions map to (sagemaker-core's
+# image_uri_config/pytorch.json, "inference" -> versions[...]["py_versions"]; SDK v2's is the same).
+PYTORCH_PY_VERSIONS = {"1.8": "py3", "1.12": "py38", "1.13": "py39", "2.0": "py310"}
+
+
 def image_uri(framework: str, region: str, version: str, instance_type: str,
-              image_scope: str = "inference", py_version: str = "py310") -> str:
+              image_scope: str = "inference", py_version: str | None = None) -> str:
     """The ECR URI of a SageMaker framework container (e.g. the PyTorch inference image)."""
+    py_version = py_version or PYTORCH_PY_VERSIONS.get(version, "py310")
     return find_sdk().retrieve_image_uri(framework, region=region, version=version,
                                          py_version=py_version, instance_type=instance_type,
                                          image_scope=image_scope)

@@ -30,7 +30,8 @@ LOCAL_ENV = {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566", "AWS_ENDPOINT_URL_SAGE
 def clean_aws_env(monkeypatch, tmp_path):
     """No AWS settings at all: no keys, no profile, no config files."""
     for variable in (*LOCAL_ENV, "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(variable, raising=False)
+        monkeypatch.setenv(variable, "x")  # registers the original value (or its absence) for teardown...
+        monkeypatch.delenv(variable)  # ...which delenv of an unset variable would not
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
@@ -114,3 +115,21 @@ def test_require_state_names_the_notebook_to_run(tmp_path):
         paths.require_state(tmp_path, "model_archive", made_by="01_trace.ipynb")
     paths.save_state(tmp_path, model_archive="x")
     assert paths.require_state(tmp_path, "model_archive", made_by="01") == "x"
+
+
+def test_sdk_env_points_the_sagemaker_sdk_at_a_default_bucket_config_in_the_work_dir(tmp_path):
+    """`helpers local env` also exports the SageMaker SDK's config file (no STS call for the bucket)."""
+    from helpers.local import control
+    from helpers.local.run_file import RunInfo
+
+    yaml = pytest.importorskip("yaml")  # PyYAML, which both SDKs read their config with
+    info = RunInfo(pid=0, endpoint_url="http://127.0.0.1:1", runtime_url="http://127.0.0.1:2", work_dir=str(tmp_path))
+    variables = control.sdk_env_vars(info)
+    path = tmp_path / "local-aws" / "sagemaker-sdk-config.yaml"
+    assert variables == {"SAGEMAKER_USER_CONFIG_OVERRIDE": str(path)}
+    config = yaml.safe_load(path.read_text())
+    assert config["SchemaVersion"] == "1.0"
+    assert config["SageMaker"]["PythonSDK"]["Modules"] == {
+        "TelemetryOptOut": True, "Session": {"DefaultS3Bucket": "sagemaker-us-east-1-123456789012"}}
+    assert control.sdk_env_vars(info) == variables  # idempotent
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["sagemaker-sdk-config.yaml"]

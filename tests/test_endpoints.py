@@ -10,7 +10,7 @@ import io
 import pytest
 from botocore.exceptions import WaiterError
 
-from helpers.endpoints import time_endpoint, wait_for_endpoints
+from helpers.endpoints import WAIT_PHASES, time_endpoint, wait_for_endpoints
 from helpers.local_names import GATEWAY_MS_HEADER
 
 
@@ -72,3 +72,100 @@ def test_a_failed_endpoint_raises_with_its_failure_reason_after_waiting_for_the_
     with pytest.raises(RuntimeError, match="a: model_fn raised") as raised:
         wait_for_endpoints(sm, ["a", "b"])
     assert sm.waited == ["a", "b"] and "b:" not in str(raised.value)
+
+
+class SlowSageMaker(FakeSageMaker):
+    """The waiter runs out of attempts `creating_for` times (still Creating), then succeeds."""
+
+    def __init__(self, creating_for: int, not_found_first: int = 0) -> None:
+        super().__init__({})
+        self.creating_for, self.not_found_first, self.configs = creating_for, not_found_first, []
+
+    def wait(self, EndpointName: str, WaiterConfig: dict) -> None:  # noqa: N803 - boto3's names
+        self.configs.append(WaiterConfig)
+        if self.not_found_first:
+            self.not_found_first -= 1
+            raise WaiterError(name="EndpointInService", reason="Waiter encountered a terminal failure state",
+                              last_response={"Error": {"Code": "ValidationException",
+                                                       "Message": f"Could not find endpoint {EndpointName}"}})
+        if self.creating_for:
+            self.creating_for -= 1
+            raise WaiterError(name="EndpointInService", reason="Max attempts exceeded",
+                              last_response={"EndpointStatus": "Creating"})
+
+
+def test_a_slow_endpoint_is_waited_for_with_longer_polls_as_on_aws():
+    """Issue 8, item 7: real endpoints take 5-15 minutes; quick polls first, then every 15 s."""
+    sm = SlowSageMaker(creating_for=1)
+    wait_for_endpoints(sm, ["slow"], phases=((0, 1), (0, 2)))
+    assert sm.configs == [{"Delay": 0, "MaxAttempts": 1}, {"Delay": 0, "MaxAttempts": 2}]
+    total_minutes = sum(delay * attempts for delay, attempts in WAIT_PHASES) / 60
+    assert total_minutes >= 30, "on aws wait at least 30 minutes"
+    assert all(delay <= 30 for delay, _ in WAIT_PHASES)
+
+
+def test_an_endpoint_still_creating_at_the_end_says_it_bills_and_how_to_delete_it():
+    sm = SlowSageMaker(creating_for=5)
+    with pytest.raises(RuntimeError, match="still Creating.*billed.*cleanup --backend aws --yes"):
+        wait_for_endpoints(sm, ["stuck"], phases=((0, 1), (0, 1)))
+
+
+def test_an_endpoint_not_visible_yet_is_looked_for_again():
+    sm = SlowSageMaker(creating_for=0, not_found_first=2)
+    wait_for_endpoints(sm, ["new"], phases=((0, 1),))
+    assert len(sm.configs) == 3
+
+
+def test_notebook_03_gives_the_container_every_variable_aws_documents():
+    """Issue 8, fact 3: the Environment notebook 03 teaches is the one `deploy` (notebook 05) uses."""
+    import json
+
+    from helpers.endpoints import container_environment
+    from helpers.paths import NOTEBOOKS_DIR
+
+    cells = json.loads((NOTEBOOKS_DIR / "03_deploy_endpoint.ipynb").read_text())["cells"]
+    source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    for variable, value in container_environment("us-east-1").items():
+        assert f'"{variable}"' in source, f"notebook 03's create_model lacks {variable}"
+        if variable != "SAGEMAKER_REGION":
+            assert f'"{variable}": "{value}"' in source
+
+
+class RefusingSageMaker:
+    """Lists one of each resource; DeleteEndpoint is refused (e.g. still Creating on AWS)."""
+
+    class exceptions:  # noqa: N801 - boto3's attribute name
+        from botocore.exceptions import ClientError
+
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def get_paginator(self, method: str):
+        key, field = {"list_endpoints": ("Endpoints", "EndpointName"),
+                      "list_endpoint_configs": ("EndpointConfigs", "EndpointConfigName"),
+                      "list_models": ("Models", "ModelName")}[method]
+        return type("P", (), {"paginate": lambda _self, **kw: [{key: [{field: "neo-workshop-ep-x"}]}]})()
+
+    def delete_endpoint(self, EndpointName):  # noqa: N803
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": "Cannot delete a Creating endpoint"}},
+                          "DeleteEndpoint")
+
+    def get_waiter(self, name):
+        return type("W", (), {"wait": lambda _self, **kw: None})()
+
+    def delete_endpoint_config(self, EndpointConfigName):  # noqa: N803
+        self.deleted.append(EndpointConfigName)
+
+    def delete_model(self, ModelName):  # noqa: N803
+        self.deleted.append(ModelName)
+
+
+def test_cleanup_goes_on_after_a_refusal_and_says_what_is_left():
+    from helpers.endpoints import delete_workshop_endpoints
+
+    sm = RefusingSageMaker()
+    with pytest.raises(RuntimeError, match="endpoint neo-workshop-ep-x: Cannot delete a Creating endpoint.*bills"):
+        delete_workshop_endpoints(sm, "neo-workshop-ep")
+    assert sm.deleted == ["neo-workshop-ep-x", "neo-workshop-ep-x"], "configs and models are still deleted"

@@ -53,7 +53,7 @@ def test_run_file_records_the_server(backend) -> None:
     assert recorded == {
         "pid": info.pid, "endpoint_url": info.endpoint_url, "runtime_url": info.runtime_url,
         "region": "us-east-1", "account_id": "123456789012", "work_dir": str(work.resolve()),
-        "started_at": info.started_at,
+        "started_at": info.started_at, "fidelity": "local",
     }
     assert f"pid {info.pid}" in (work / STATE_DIR_NAME / "server.log").read_text()
 
@@ -77,7 +77,10 @@ def test_cli_env_prints_export_lines(backend) -> None:
     lines = result.stdout.splitlines()
     assert f"export AWS_ENDPOINT_URL={info.endpoint_url}" in lines
     assert f"export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={info.runtime_url}" in lines
-    assert all(line.startswith("export AWS_") for line in lines)
+    config = work.resolve() / STATE_DIR_NAME / "sagemaker-sdk-config.yaml"
+    assert f"export SAGEMAKER_USER_CONFIG_OVERRIDE={config}" in lines  # the SageMaker SDK's default bucket
+    assert all(line.startswith(("export AWS_", "export SAGEMAKER_USER_CONFIG_OVERRIDE=")) for line in lines)
+    assert "DefaultS3Bucket: sagemaker-us-east-1-123456789012" in config.read_text()
 
 
 def test_cli_status(backend, tmp_path) -> None:

@@ -16,12 +16,18 @@ from types import ModuleType
 
 import pytest
 
-from helpers.local import compilation_service, hosting_service, hosting_steps, moto_patch
+from helpers.local import (
+    compilation_service,
+    hosting_service,
+    hosting_steps,
+    moto_patch,
+    response_shapes,
+)
 from helpers.local.run_file import RunInfo
 from helpers.local_names import DEFAULT_ACCOUNT_ID as ACCOUNT
 from helpers.local_names import DEFAULT_REGION as REGION
 
-SERVICES = [compilation_service, hosting_service]
+SERVICES = [compilation_service, hosting_service, response_shapes]
 RECHECK = "re-check helpers/local/compilation_service.py against moto's sources (see MOTO_INTERNALS there)"
 
 
@@ -310,3 +316,112 @@ def test_hosting_patches_drive_describe_endpoint_in_process(mock_aws_server) -> 
         assert sm.list_endpoints()["Endpoints"] == [] and hosting.running() == []
     finally:
         hosting.uninstall()
+
+
+# ----------------------------------------------------------------------------- response shapes
+SHAPES_RECHECK = "re-check helpers/local/response_shapes.py against moto's sources (see MOTO_INTERNALS there)"
+
+
+def missing_required(value: object, shape, path: str) -> list[str]:
+    """Members botocore's service model requires but `value` (a parsed response) lacks, recursively."""
+    if shape.type_name == "list":
+        return [m for i, item in enumerate(value) for m in missing_required(item, shape.member, f"{path}[{i}]")]
+    if shape.type_name != "structure" or not isinstance(value, dict):
+        return []
+    missing = [f"{path}.{name}" for name in shape.required_members if name not in value]
+    for name, member in value.items():
+        if name in shape.members:
+            missing += missing_required(member, shape.members[name], f"{path}.{name}")
+    return missing
+
+
+def test_serialisation_applies_a_response_classes_transformers() -> None:
+    """moto serialises an ActionResult through the response class's RESPONSE_KEY_PATH_TO_TRANSFORMER."""
+    from moto.core.responses import BaseResponse
+    from moto.core.serialize import return_if_not_empty
+    from moto.sagemaker.responses import SageMakerResponse
+
+    source = inspect.getsource(_resolve("moto.core.responses.ActionResult.execute_result"))
+    assert '"RESPONSE_KEY_PATH_TO_TRANSFORMER"' in source, SHAPES_RECHECK
+    assert BaseResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER == {}, SHAPES_RECHECK
+    assert response_shapes.TRANSFORMERS_ATTRIBUTE not in vars(SageMakerResponse), (
+        "moto now sets its own SageMaker transformers: " + SHAPES_RECHECK)
+    assert return_if_not_empty({}) is None and return_if_not_empty({"a": 1}) == {"a": 1}, SHAPES_RECHECK
+
+
+@pytest.mark.parametrize("path", response_shapes.EMPTY_MEANS_ABSENT)
+def test_every_dropped_member_is_one_an_empty_value_would_violate(path: str) -> None:
+    """Each path is '<output shape>.<member>' of a SageMaker operation, and that member has required
+    members: an empty one can never be SageMaker's answer, so leaving it out loses nothing."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    shape_name, member = path.split(".")
+    outputs = {model.operation_model(op).output_shape.name: model.operation_model(op).output_shape
+               for op in model.operation_names if model.operation_model(op).output_shape is not None}
+    assert shape_name in outputs, f"{shape_name} is not an output shape of botocore's sagemaker model"
+    assert member in outputs[shape_name].members and outputs[shape_name].members[member].required_members
+
+
+# The service model requires these members of DescribeCompilationJob, yet no value exists for
+# them before the job ends; the local Neo leaves them out until then (absence is what clients
+# like sagemaker-core accept; AWS documents no in-progress value).
+UNTIL_DONE = {"DescribeCompilationJob.FailureReason", "DescribeCompilationJob.ModelArtifacts"}
+
+
+def test_describe_answers_carry_every_member_the_service_model_requires(mock_aws_server) -> None:
+    """Through boto3 and moto's responses: resources created without the optional structures.
+    Every structure an answer contains has the members its shape requires."""
+    import boto3
+    import botocore.session
+    from moto.sagemaker.models import sagemaker_backends
+
+    service = botocore.session.get_session().get_service_model("sagemaker")
+    response_shapes.install()
+    try:
+        sm = boto3.client("sagemaker", region_name=REGION)
+        sm.create_model(ModelName="m", ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
+                        PrimaryContainer={"Image": "i", "ModelDataUrl": "s3://b/model.tar.gz"})
+        sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.c5.xlarge", "InitialInstanceCount": 1}])
+        sm.create_endpoint(EndpointName="e", EndpointConfigName="c")
+        sm.create_compilation_job(
+            CompilationJobName="j", RoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
+            InputConfig={"S3Uri": "s3://b/model.tar.gz", "DataInputConfig": "{}", "Framework": "PYTORCH"},
+            OutputConfig={"S3OutputLocation": "s3://b/out", "TargetDevice": "ml_c5"},
+            StoppingCondition={"MaxRuntimeInSeconds": 900})
+        # as the local Neo leaves a running or failed job (CompilationRun.begin)
+        sagemaker_backends[ACCOUNT][REGION].compilation_jobs["j"].model_artifacts = {}
+        calls = {"DescribeModel": {"ModelName": "m"}, "DescribeEndpointConfig": {"EndpointConfigName": "c"},
+                 "DescribeEndpoint": {"EndpointName": "e"}, "DescribeCompilationJob": {"CompilationJobName": "j"},
+                 "ListModels": {}, "ListEndpoints": {}, "ListEndpointConfigs": {}, "ListCompilationJobs": {}}
+        for operation, params in calls.items():
+            answer = getattr(sm, botocore.xform_name(operation))(**params)
+            answer.pop("ResponseMetadata")
+            missing = missing_required(answer, service.operation_model(operation).output_shape, operation)
+            assert set(missing) <= UNTIL_DONE, f"{missing}: {SHAPES_RECHECK}"
+        assert "VpcConfig" not in sm.describe_model(ModelName="m")
+        assert "ModelArtifacts" not in sm.describe_compilation_job(CompilationJobName="j")
+    finally:
+        response_shapes.uninstall()
+    assert "VpcConfig" in sm.describe_model(ModelName="m"), "uninstall() must restore moto's own answers"
+
+
+def test_shadow_refuses_an_attribute_the_class_sets_itself() -> None:
+    class Base:
+        table: dict = {}
+
+    class Own(Base):
+        table = {"x": 1}
+
+    patch = moto_patch.MotoPatch("contract-test")
+    with pytest.raises(RuntimeError, match="moto now sets Own.table itself"):
+        patch.shadow(Own, "table", {})
+
+    class Inherits(Base):
+        pass
+
+    patch.shadow(Inherits, "table", {"y": 2})
+    assert Inherits.table == {"y": 2} and Base.table == {}
+    patch.undo()
+    assert "table" not in vars(Inherits) and Inherits.table == {}

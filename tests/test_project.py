@@ -74,6 +74,23 @@ def test_runner_stops_at_the_failing_cell_and_shows_it(tmp_path):
     assert (tmp_path / "cleaned.txt").read_text() == "yes", "cleanup cells run even after a failure"
 
 
+def test_a_cell_that_runs_too_long_is_interrupted_and_cleanup_still_runs(tmp_path, monkeypatch):
+    """An endpoint wait longer than the cell timeout must not skip the clean-up (it bills on AWS)."""
+    from helpers import runner
+
+    monkeypatch.setattr(runner, "CELL_TIMEOUT_S", 3)
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import time\ntime.sleep(60)"),
+        nbformat.v4.new_code_cell("open('cleaned.txt', 'w').write('yes')", metadata={"tags": ["cleanup"]}),
+    ])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "98_slow.ipynb"
+    nbformat.write(notebook, path)
+    with pytest.raises(runner.CELL_FAILURES):  # interrupted: nbclient reports it as the cell's error
+        execute_notebook(path, tmp_path / "executed")
+    assert (tmp_path / "cleaned.txt").read_text() == "yes", "cleanup cells run after a timeout too"
+
+
 def test_notebooks_dir_is_where_runner_looks():
     assert all(p.parent == NOTEBOOKS_DIR for p in NOTEBOOKS)
 

@@ -57,11 +57,19 @@ def _fake_v2(monkeypatch, calls: list) -> None:
 
 
 @pytest.fixture
+def in_studio(monkeypatch, tmp_path):
+    """Inside a Studio space: the metadata file the SDKs read their role from exists."""
+    metadata = tmp_path / "resource-metadata.json"
+    metadata.write_text('{"DomainId": "d-test"}')
+    monkeypatch.setattr(aws, "SAGEMAKER_METADATA_FILE", metadata)
+
+
+@pytest.fixture
 def aws_backend(tmp_path):
     return aws.Backend("aws", None, "eu-west-1", "111122223333", "arn:role", "bucket", tmp_path)
 
 
-def test_sdk_v3_sagemaker_core_is_used_when_importable(monkeypatch, aws_backend):
+def test_sdk_v3_sagemaker_core_is_used_when_importable(monkeypatch, aws_backend, in_studio):
     calls = []
     _fake_v3(monkeypatch, calls)
     monkeypatch.delenv(aws.ROLE_ENV, raising=False)
@@ -70,7 +78,7 @@ def test_sdk_v3_sagemaker_core_is_used_when_importable(monkeypatch, aws_backend)
     assert aws.pytorch_inference_image(aws_backend, "2.0", "ml.c5.xlarge") == "v3/pytorch-inference:2.0"
 
 
-def test_studios_sdk_v2_is_used_when_there_is_no_sagemaker_core(monkeypatch, aws_backend):
+def test_studios_sdk_v2_is_used_when_there_is_no_sagemaker_core(monkeypatch, aws_backend, in_studio):
     calls = []
     _fake_v2(monkeypatch, calls)
     monkeypatch.delenv(aws.ROLE_ENV, raising=False)
@@ -87,7 +95,7 @@ def test_the_role_arn_variable_needs_no_sdk(monkeypatch):
     assert aws._aws_role() == "arn:aws:iam::111122223333:role/mine"
 
 
-def test_without_any_sdk_the_error_says_what_to_do(monkeypatch, aws_backend):
+def test_without_any_sdk_the_error_says_what_to_do(monkeypatch, aws_backend, in_studio):
     _install(monkeypatch)
     monkeypatch.delenv(aws.ROLE_ENV, raising=False)
     with pytest.raises(sdk.SDKNotFoundError, match=r"aws extra.*SDK v2"):
@@ -98,13 +106,31 @@ def test_without_any_sdk_the_error_says_what_to_do(monkeypatch, aws_backend):
         aws.pytorch_inference_image(aws_backend)
 
 
-def test_outside_sagemaker_the_role_lookup_says_to_set_the_variable(monkeypatch):
-    def not_in_sagemaker():
-        raise ValueError("The current AWS identity is not a role")
-
+def test_outside_sagemaker_the_role_lookup_says_to_set_the_variable(monkeypatch, tmp_path):
+    """No SDK call there: it would turn an SSO/assumed identity into a role SageMaker cannot assume."""
     calls = []
     _fake_v2(monkeypatch, calls)
-    monkeypatch.setattr(sys.modules["sagemaker"], "get_execution_role", not_in_sagemaker)
+    monkeypatch.setattr(sys.modules["sagemaker"], "get_execution_role", lambda: pytest.fail("looked up outside SageMaker"))
+    monkeypatch.setattr(aws, "SAGEMAKER_METADATA_FILE", tmp_path / "absent.json")
     monkeypatch.delenv(aws.ROLE_ENV, raising=False)
     with pytest.raises(RuntimeError, match=f"Not running inside SageMaker.*{aws.ROLE_ENV}"):
         aws._aws_role()
+
+
+def test_a_failed_lookup_inside_studio_names_the_permission(monkeypatch, in_studio):
+    def denied():
+        raise ValueError("AccessDenied: sagemaker:DescribeUserProfile")
+
+    _fake_v2(monkeypatch, [])
+    monkeypatch.setattr(sys.modules["sagemaker"], "get_execution_role", denied)
+    monkeypatch.delenv(aws.ROLE_ENV, raising=False)
+    with pytest.raises(RuntimeError, match=f"DescribeUserProfile.*{aws.ROLE_ENV}"):
+        aws._aws_role()
+
+
+@pytest.mark.parametrize(("version", "tag"), [("2.0", "2.0-cpu-py310"), ("1.13", "1.13-cpu-py39"),
+                                              ("1.12", "1.12-cpu-py38"), ("1.8", "1.8-cpu-py3")])
+def test_every_neo_pytorch_version_has_an_inference_image(version, tag, tmp_path):
+    """The real SDK's tables (sagemaker-core is installed by the aws extra), not a fake."""
+    backend = aws.Backend("aws", None, "us-east-1", "111122223333", "arn:role", "bucket", tmp_path)
+    assert tag in aws.pytorch_inference_image(backend, version, "ml.c5.xlarge")

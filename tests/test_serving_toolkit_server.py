@@ -23,7 +23,7 @@ import torch
 
 from helpers.compiler import compile_torchscript
 from helpers.local import model_server
-from helpers.local.processes import free_port
+from helpers.local.processes import free_port, stop_process
 from helpers.paths import DATA_DIR
 
 pytestmark = pytest.mark.slow
@@ -107,7 +107,7 @@ def serving(model_dir: Path, log: Path, environment: dict[str, str] | None = Non
     deadline = time.monotonic() + START_TIMEOUT_S
     while ping(port) != 200:
         if process.poll() is not None or time.monotonic() > deadline:
-            model_server.stop(process)
+            stop_process(process)
             pytest.fail(f"model server did not become healthy:\n{log.read_text()}")
         time.sleep(0.05)
     return process, port
@@ -140,7 +140,7 @@ def test_transform_fn_only_neo_script_answers_probabilities_from_the_compiled_mo
         status, content_type, body = invoke(port, CAT_JPEG.read_bytes(), "application/octet-stream")
         refused = invoke(port, CAT_JPEG.read_bytes(), "image/jpeg")
     finally:
-        model_server.stop(process)
+        stop_process(process)
     assert status == 200, body
     assert content_type == "application/json"
     probabilities = np.asarray(json.loads(body))
@@ -174,7 +174,7 @@ def test_no_entry_script_serves_model_pth_with_the_default_handlers(traced_model
         status, content_type, body = invoke(port, buffer.getvalue(), "application/x-npy")
         unsupported = invoke(port, CAT_JPEG.read_bytes(), "image/jpeg")
     finally:
-        model_server.stop(process)
+        stop_process(process)
     assert status == 200 and content_type == "application/json"  # default Accept
     logits = np.asarray(json.loads(body))
     expected = torch.jit.load(str(traced_model_file))(torch.from_numpy(batch)).detach().numpy()
@@ -196,5 +196,5 @@ def test_transform_fn_with_input_fn_never_gets_healthy(tmp_path):
     try:
         assert process.wait(START_TIMEOUT_S) == model_server.EXIT_MODEL_LOAD_FAILED
     finally:
-        model_server.stop(process)
+        stop_process(process)
     assert "Cannot use transform_fn implementation in conjunction with" in log.read_text()

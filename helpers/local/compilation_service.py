@@ -4,8 +4,8 @@ moto 5.2.5 stores a compilation job as COMPLETED at once and compiles nothing. T
 `CompilationService` wraps moto's `create_compilation_job` so a job behaves like one on
 SageMaker Neo: INPROGRESS while a worker thread runs the steps of `compilation_steps`
 (validate the request, download and safely extract model.tar.gz from local S3, check the
-TorchScript model, compile it with `helpers.compiler`, upload `<JobName>-<target>.tar.gz` next
-to S3OutputLocation); then COMPLETED, or FAILED with a Neo-style FailureReason naming what to
+TorchScript model, compile it with `helpers.compiler`, upload `<input stem>-<target>.tar.gz`, Neo's
+name, next to S3OutputLocation); then COMPLETED, or FAILED with a Neo-style FailureReason naming what to
 fix. StopCompilationJob, which moto lacks, is added; each step boundary honours it.
 
 moto's CompilationJob stays the resource: it describes itself (DescribeCompilationJob,
@@ -29,10 +29,12 @@ from typing import Any
 from helpers.compiler import CompilationError, compile_torchscript
 from helpers.local import moto_patch
 from helpers.local.compilation_steps import (
+    artifact_name,
     check_model,
     fetch_archive,
     find_model_file,
     package,
+    package_neo_pytorch,
     upload,
     validate_request,
 )
@@ -239,11 +241,15 @@ class CompilationService:
         model_file = find_model_file(extracted)
         check_model(model_file, request["shapes"])
         run.checkpoint()
-        compile_torchscript(model_file, request["shapes"], job_dir / "compiled", target=request["target"],
-                            precision=request["precision"], framework_version=request["framework_version"],
-                            options_meta=request["options"].meta())
-        run.checkpoint()
-        artifact = package(job_dir / "compiled", extracted / "code", job_dir / f"{run.name}-{request['target']}.tar.gz")
+        artifact = job_dir / artifact_name(job.input_config["S3Uri"], request["target"])
+        if self.server.aws_fidelity and "TargetDevice" in job.output_config:
+            package_neo_pytorch(model_file, request["shapes"], extracted / "code", artifact)
+        else:
+            compile_torchscript(model_file, request["shapes"], job_dir / "compiled", target=request["target"],
+                                precision=request["precision"], framework_version=request["framework_version"],
+                                options_meta=request["options"].meta())
+            run.checkpoint()
+            package(job_dir / "compiled", extracted / "code", artifact)
         run.checkpoint()
         uri = upload(s3, artifact, job.output_config["S3OutputLocation"])
         return uri, hashlib.sha256(artifact.read_bytes()).hexdigest()

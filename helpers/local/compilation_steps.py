@@ -9,7 +9,8 @@ message becomes the job's FailureReason, worded like real Neo's ("ClientError: I
     fetch_archive     download model.tar.gz from S3, extract it safely
     find_model_file   the one TorchScript file at the archive root
     check_model       load it, run it once on DataInputConfig's shapes
-    package, upload   the compiled model.tar.gz next to S3OutputLocation
+    package, upload   the compiled `<input stem>-<target>.tar.gz` (Neo's name) next to S3OutputLocation
+    package_neo_pytorch   the aws-fidelity stand-in's ml_* artifact, in real Neo's PyTorch layout
 
 The compiling itself is `helpers.compiler.compile_torchscript`.
 """
@@ -139,6 +140,45 @@ def package(compiled_dir: Path, code_dir: Path, artifact: Path) -> Path:
         if code_dir.is_dir():
             tar.add(code_dir, arcname="code")
     return artifact
+
+
+def artifact_name(input_uri: str, target: str) -> str:
+    """What Neo calls its output: `<input archive stem>-<target>.tar.gz` (model.tar.gz -> model-ml_c5.tar.gz).
+
+    Not documented by AWS, but every listing of real Neo output agrees (`model-ml_c5.tar.gz`,
+    `resnet_v1.5_50-ml_c4.tar.gz`, `...-LINUX_X86_64.tar.gz`, `resnet18_model-LINUX_ARM64_NVIDIA.tar.gz`:
+    /work/notes/aws-facts.md B1). Clients must read DescribeCompilationJob's S3ModelArtifacts anyway.
+    """
+    name = input_uri.rstrip("/").rsplit("/", 1)[-1]
+    for suffix in (".tar.gz", ".tgz", ".tar"):
+        if name.endswith(suffix):
+            name = name.removesuffix(suffix)
+            break
+    return f"{name or 'model'}-{target}.tar.gz"
+
+
+def package_neo_pytorch(model_file: Path, shapes: dict[str, list[int]], code_dir: Path, artifact: Path,
+                        *, keep_code: bool = False) -> Path:
+    """The stand-in's artifact for an ml_* target, in real Neo's PyTorch layout.
+
+    Real Neo returns a TorchScript file with its compiled operators inside, loaded after
+    `neopytorch.config(...)` in its inference image, and `sample_input.pkl` that entry scripts
+    warm up with (aws/sagemaker-python-sdk tests/data/pytorch_neo/code/inference.py; its file has
+    been `compiled.pt`, then `model.pth` since SDK PR #3198). The stand-in cannot produce Neo's
+    operators: it keeps the layout and the contract (the same TorchScript under Neo's name), which
+    is what a client meets. Whether Neo carries `code/` over is undocumented: `keep_code` chooses,
+    and the notebooks handle both.
+    """
+    import pickle
+
+    import torch
+
+    staging = artifact.parent / "neo-layout"
+    staging.mkdir(parents=True, exist_ok=True)
+    (staging / "model.pth").write_bytes(model_file.read_bytes())
+    example = [torch.zeros(shape) for shape in shapes.values()]
+    (staging / "sample_input.pkl").write_bytes(pickle.dumps(example[0] if len(example) == 1 else tuple(example)))
+    return package(staging, code_dir if keep_code else staging / "no-code", artifact)
 
 
 def upload(s3: Any, artifact: Path, output_location: str) -> str:

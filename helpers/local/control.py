@@ -26,6 +26,7 @@ from helpers.local.run_file import RunInfo, log_file, read_run_file, run_file, s
 from helpers.local_names import DEFAULT_REGION, dummy_credential_env
 from helpers.paths import REPO_ROOT
 from helpers.polling import wait_until
+from helpers.sagemaker_facts import SDK_USER_CONFIG_ENV, sdk_default_bucket
 
 SERVER_MODULE = "helpers.local.server"
 # Real AWS settings must not leak into the backend (it talks only to itself).
@@ -65,6 +66,34 @@ def env_vars(info: RunInfo) -> dict[str, str]:
     }
 
 
+SDK_CONFIG_FILE = "sagemaker-sdk-config.yaml"  # in the backend's state dir
+
+
+def sdk_env_vars(info: RunInfo) -> dict[str, str]:
+    """What the SageMaker Python SDK needs beyond `env_vars`: its config file, naming a default bucket.
+
+    SDK v2 (and sagemaker-core's `Session`) look up the account for `default_bucket()` with an STS
+    client built with an explicit regional endpoint (`sts_regional_endpoint(region)` in
+    sagemaker/utils.py), which beats every AWS_ENDPOINT_URL* variable, so that call would leave
+    for the real AWS. A configured default bucket skips it (`Session.default_bucket`; with no
+    `_default_bucket_set_by_sdk` it also skips the bucket-owner check). The file is written into
+    the work dir's state dir and replaces the user's own SDK config while set, so no VPC, KMS key
+    or role meant for real AWS reaches the local backend. It also opts out of the SDK's telemetry
+    (`TelemetryOptOut`, sagemaker/telemetry/telemetry_logging.py), which would otherwise ask STS for
+    the account and GET an object in AWS's S3 for some calls: nothing leaves for AWS.
+    """
+    path = info.state_dir / SDK_CONFIG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bucket = sdk_default_bucket(info.region, info.account_id)
+    path.write_text(
+        "# Written by `python -m helpers local env`: SageMaker Python SDK settings for the local backend.\n"
+        "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n"
+        "      TelemetryOptOut: true\n      Session:\n"
+        f"        DefaultS3Bucket: {bucket}\n"
+    )
+    return {SDK_USER_CONFIG_ENV: str(path)}
+
+
 @contextlib.contextmanager
 def _start_lock(work_dir: Path) -> Iterator[None]:
     """Serialise start() across processes: two notebooks starting at once get one server."""
@@ -82,11 +111,17 @@ def log_tail(work_dir: Path, lines: int = 20) -> str:
     return tail(log_file(work_dir), lines) or "(no log written)"
 
 
-def start(work_dir: Path, timeout: float = 90) -> RunInfo:
-    """Return the running backend for `work_dir`, starting one if needed (idempotent)."""
+def start(work_dir: Path, timeout: float = 90, fidelity: str = "local") -> RunInfo:
+    """Return the running backend for `work_dir`, starting one if needed (idempotent).
+
+    `fidelity="aws"` starts the stand-in whose outputs take real AWS's shapes (local_names.FIDELITIES).
+    """
     work_dir = Path(work_dir).resolve()
     with _start_lock(work_dir):
         if info := status(work_dir):
+            if info.fidelity != fidelity:
+                raise RuntimeError(f"A local backend with {info.fidelity} fidelity already runs for {work_dir}: "
+                                   f"stop it first (python -m helpers local stop --work-dir {work_dir}).")
             return info
         stop(work_dir)  # a server that no longer answers (hung) is replaced, not left behind
         run_file(work_dir).unlink(missing_ok=True)  # stale: its server is gone
@@ -95,7 +130,7 @@ def start(work_dir: Path, timeout: float = 90) -> RunInfo:
             log.replace(log.with_suffix(".log.1"))  # keep the previous run's log (a crash?)
         with log.open("w") as log_handle:
             child = subprocess.Popen(
-                [sys.executable, "-m", SERVER_MODULE, "--work-dir", str(work_dir)],
+                [sys.executable, "-m", SERVER_MODULE, "--work-dir", str(work_dir), "--fidelity", fidelity],
                 stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT,
                 cwd=REPO_ROOT, start_new_session=True,
                 env=child_env(dummy_credential_env(), {"AWS_DEFAULT_REGION": DEFAULT_REGION},

@@ -95,8 +95,12 @@ def forward_headers(request: Request) -> dict[str, str]:
     return headers
 
 
-def make_app(hosting: HostingService) -> WSGIApp:
-    """The WSGI app server.py serves with werkzeug's threaded server on 127.0.0.1."""
+def make_app(hosting: HostingService, *, timing_header: bool = True) -> WSGIApp:
+    """The WSGI app server.py serves with werkzeug's threaded server on 127.0.0.1.
+
+    `timing_header=False` (the backend's aws fidelity) leaves out GATEWAY_MS_HEADER, which real
+    SageMaker does not send, so the clients' "no such header" path runs too.
+    """
     # No retries: an invocation is never sent twice (the model may not be idempotent), and a
     # server that does not answer is reported at once, as SageMaker reports it.
     upstream = urllib3.PoolManager(maxsize=UPSTREAM_CONNECTIONS, retries=False, timeout=UPSTREAM_TIMEOUT_S)
@@ -154,8 +158,9 @@ def make_app(hosting: HostingService) -> WSGIApp:
                 "implements InvokeEndpoint (POST /endpoints/{EndpointName}/invocations).",
             )
         response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
-        gateway_ms = (time.perf_counter() - started - waited) * 1000
-        response.headers[GATEWAY_MS_HEADER] = f"{gateway_ms:.3f}"
+        if timing_header:
+            gateway_ms = (time.perf_counter() - started - waited) * 1000
+            response.headers[GATEWAY_MS_HEADER] = f"{gateway_ms:.3f}"
         return response(environ, start_response)
 
     return app

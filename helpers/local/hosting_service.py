@@ -22,6 +22,7 @@ local stand-in for the endpoint's CloudWatch log stream).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,8 @@ from helpers.local.hosting_steps import (
 )
 from helpers.local.processes import free_port, stop_process
 from helpers.local.run_file import RunInfo
-from helpers.local_names import HOST
+from helpers.local_names import HOST, STANDIN_MODULES_DIR
+from helpers.paths import REPO_ROOT
 from helpers.polling import wait_until
 from helpers.sagemaker_facts import MAX_FAILURE_REASON_CHARS
 
@@ -262,10 +264,24 @@ class HostingService:
                 return
             hosted.port = free_port()
             hosted.process = model_server.launch(
-                model_dir, hosted.port, hosted.log_path, container.get("Environment") or {}
+                model_dir, hosted.port, hosted.log_path, self._container_environment(container)
             )
         log.info("endpoint %s: model server pid %d on port %d", hosted.name, hosted.process.pid, hosted.port)
         self._wait_healthy(hosted)
+
+    def _container_environment(self, container: dict[str, Any]) -> dict[str, str]:
+        """The model's Environment; on the aws-fidelity stand-in, Neo's images also get `neopytorch`.
+
+        Real Neo's PyTorch inference images (sagemaker-inference-pytorch, sagemaker-neo-pytorch) ship
+        Neo's runtime module `neopytorch`, which entry scripts configure before loading a compiled
+        model. The stand-in's version (tests/standin/neopytorch.py) only records that it was called.
+        """
+        environment = dict(container.get("Environment") or {})
+        image = container.get("Image", "")
+        if self.server.aws_fidelity and ("sagemaker-inference-pytorch" in image or "sagemaker-neo-pytorch" in image):
+            standin = str(REPO_ROOT / STANDIN_MODULES_DIR)
+            environment["PYTHONPATH"] = os.pathsep.join(filter(None, [standin, environment.get("PYTHONPATH")]))
+        return environment
 
     def _s3_client(self) -> Any:
         with self._lock:  # boto3 client creation is not thread-safe; clients are

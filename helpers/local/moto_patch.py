@@ -50,6 +50,14 @@ class MotoPatch:
                                f"the local {self.name} service, or re-check it against moto's.")
         self._set(owner, attribute, function)
 
+    def shadow(self, owner: type, attribute: str, value: Any) -> None:
+        """Give `owner` its own `attribute`, hiding one it inherits; refuse if it has its own already
+        (moto then set it for this class, and ours would hide that)."""
+        if attribute in vars(owner):
+            raise RuntimeError(f"moto now sets {owner.__name__}.{attribute} itself: merge the local "
+                               f"{self.name} service's entries into it, or re-check them against moto's.")
+        self._set(owner, attribute, value)
+
     def _set(self, owner: type, attribute: str, value: Any) -> None:
         self._replaced.append((owner, attribute, vars(owner).get(attribute, _ABSENT)))
         setattr(owner, attribute, value)

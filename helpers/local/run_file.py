@@ -42,6 +42,11 @@ class RunInfo:
     account_id: str = DEFAULT_ACCOUNT_ID
     work_dir: str = ""
     started_at: str = ""
+    fidelity: str = "local"  # local_names.FIDELITIES: "aws" makes the outputs take real AWS's shapes
+
+    @property
+    def aws_fidelity(self) -> bool:
+        return self.fidelity == "aws"
 
     @property
     def state_dir(self) -> Path:

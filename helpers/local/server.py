@@ -25,12 +25,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from helpers.local import gateway, run_file
+from helpers.local import gateway, response_shapes, run_file
 from helpers.local.compilation_service import CompilationService
 from helpers.local.hosting_service import HostingService
 from helpers.local.processes import answers, free_port
 from helpers.local.run_file import RunInfo
-from helpers.local_names import HOST
+from helpers.local_names import FIDELITIES, HOST
 from helpers.polling import wait_until
 
 ANSI_STYLE = re.compile(r"\x1b\[[0-9;]*m")
@@ -63,7 +63,7 @@ def wait_until_answering(urls: list[str], timeout: float = 30) -> None:
                timeout_message=f"The servers at {urls} did not answer within {timeout:.0f} s.")
 
 
-def serve(work_dir: Path) -> int:
+def serve(work_dir: Path, fidelity: str = "local") -> int:
     """Run the backend until SIGTERM/SIGINT; return the exit code."""
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
@@ -75,11 +75,12 @@ def serve(work_dir: Path) -> int:
     moto_port, gateway_port = free_port(), free_port()
     info = RunInfo(
         pid=os.getpid(), endpoint_url=f"http://{HOST}:{moto_port}", runtime_url=f"http://{HOST}:{gateway_port}",
-        work_dir=str(work_dir), started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        work_dir=str(work_dir), started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), fidelity=fidelity,
     )
     # before moto starts, so every request sees the patched classes
     compilation = CompilationService(info).install()
     hosting = HostingService(info).install()
+    response_shapes.install()  # no empty structures SageMaker never sends
 
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -91,12 +92,13 @@ def serve(work_dir: Path) -> int:
     starter.join(30)
     if starter.is_alive():
         raise RuntimeError(f"moto did not start on {HOST}:{moto_port} (see the traceback above).")
-    runtime = make_server(HOST, gateway_port, gateway.make_app(hosting), threaded=True)
+    runtime = make_server(HOST, gateway_port, gateway.make_app(hosting, timing_header=not info.aws_fidelity),
+                          threaded=True)
     threading.Thread(target=runtime.serve_forever, name="runtime-gateway", daemon=True).start()
 
     wait_until_answering([info.endpoint_url, info.runtime_url])
     run_file.write_run_file(info)
-    log.info("ready: moto %s, runtime gateway %s", info.endpoint_url, info.runtime_url)
+    log.info("ready (%s fidelity): moto %s, runtime gateway %s", fidelity, info.endpoint_url, info.runtime_url)
 
     while not stopping.wait(0.5):
         pass
@@ -121,8 +123,10 @@ def shutdown(info: RunInfo, runtime: Any, moto: Any, compilation: CompilationSer
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.local.server", description=__doc__)
     parser.add_argument("--work-dir", type=Path, required=True)
+    parser.add_argument("--fidelity", choices=FIDELITIES, default="local",
+                        help="'aws': outputs take real AWS's shapes (the stand-in CI runs the aws branch against)")
     args = parser.parse_args(argv)
-    return serve(args.work_dir.resolve())
+    return serve(args.work_dir.resolve(), args.fidelity)
 
 
 if __name__ == "__main__":
