@@ -105,7 +105,10 @@ class CompilationRun:
         job.compilation_end_time = None  # absent from DescribeCompilationJob until the job ends
         job.model_artifacts, job.model_digests, job.derived_information = {}, {}, {}
         job.failure_reason = None  # absent from DescribeCompilationJob unless the job fails
-        job.inference_image = inference_image(region, version) if "TargetDevice" in job.output_config else None
+        # Neo returns an InferenceImage for ml_* targets only: those deploy to SageMaker hosting (AWS docs,
+        # "Inference Container Images"; SDK v2 Model.compile reads it for ml_* and warns for the rest).
+        device = job.output_config.get("TargetDevice", "")
+        job.inference_image = inference_image(region, version) if device.startswith("ml_") else None
 
     def checkpoint(self) -> None:
         if self.stopping.is_set():
