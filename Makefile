@@ -18,8 +18,12 @@ STAMP312 := $(VENV312)/.installed
 # Side environment with the torch of Neo's newest PyTorch FrameworkVersion (2.0): the pre-flight
 # check loads the traced model with it (helpers/preflight.py). ~3 GB, about a minute.
 TORCH20 := .venv-torch20
+# Optional, not part of `make test`: torch 1.8.1, the FrameworkVersion real Neo uses for
+# TargetPlatform targets (notebook 04), on Python 3.8 (.ci/find-python 3.8; torch 1.8 has no wheel
+# for a newer Python). ~1.7 GB. With it the pre-flight loads the model with torch 1.8.1 too.
+TORCH18 := .venv-torch18
 
-.PHONY: setup torch20 workshop test test-py312 lint kernel lab clean
+.PHONY: setup torch20 torch18 workshop test test-py312 lint kernel lab clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +39,13 @@ $(TORCH20)/.installed:
 	@touch $@
 
 torch20: $(TORCH20)/.installed  ## torch 2.0.1 beside the workshop, for the pre-flight's real load
+
+$(TORCH18)/.installed:
+	@test -x $(TORCH18)/bin/python || { py=$$(.ci/find-python 3.8) && $$py -m venv $(TORCH18); }
+	$(TORCH18)/bin/python -m pip install --quiet "torch==1.8.1" "numpy<1.25"
+	@touch $@
+
+torch18: $(TORCH18)/.installed  ## optional: torch 1.8.1 on Python 3.8, for the pre-flight's real load at FrameworkVersion 1.8
 
 workshop: setup  ## execute every notebook headlessly (executed copies + figures under work/)
 	$(PY) -m helpers run
@@ -56,7 +67,7 @@ test-py312: $(STAMP312)  ## the unit tests again on Python 3.12, in .venv312 (th
 	$(VENV312)/bin/python -m pytest tests -p no:cacheprovider
 
 lint: setup
-	$(VENV)/bin/ruff check helpers tests conftest.py
+	$(VENV)/bin/ruff check helpers tests tools conftest.py
 
 kernel: setup  ## register .venv as the Jupyter kernel the notebooks name, for your user (SageMaker Studio)
 	$(PY) -m ipykernel install --user --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"
@@ -66,4 +77,4 @@ lab: setup  ## JupyterLab on the notebooks, with the workshop's kernel registere
 	$(VENV)/bin/jupyter lab notebooks
 
 clean:
-	rm -rf work .pytest_cache .ruff_cache $(TORCH20)
+	rm -rf work .pytest_cache .ruff_cache $(TORCH20) $(TORCH18)

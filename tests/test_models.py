@@ -75,3 +75,17 @@ def test_spec_preprocess_config_is_json_ready(model_and_spec):
     assert config["mean"] == [0.5, 0.5, 0.5] and config["crop"] == 224 and len(config["labels"]) == 1000
     assert spec.input_shape == (1, 3, 224, 224)
     assert np.isclose(config["std"][0], 0.5)
+
+
+def test_lite0_pads_with_constant_pad_nd_bit_identically_to_timm(model_and_spec, monkeypatch):
+    """The five stride-2 convs pad with constant_pad_nd (torch 1.8 has no aten::pad): same logits."""
+    model, spec = model_and_spec
+    assert sum(isinstance(m, models.Conv2dSameConstantPad) for m in model.modules()) == 5
+    monkeypatch.setattr(models, "pad_with_constant_pad_nd", lambda model: 0)
+    timm_model, _ = models.load_model()  # timm's own Conv2dSame, F.pad
+    assert list(timm_model.state_dict()) == list(model.state_dict())
+    photos = torch.from_numpy(images.batch_of(images.sample_images(), spec))
+    odd = torch.randn(2, 3, 199, 251, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.equal(model(photos), timm_model(photos))
+        assert torch.equal(model(odd), timm_model(odd))
