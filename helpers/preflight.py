@@ -295,7 +295,7 @@ def _check_file_format(model_file: Path, framework_version: str) -> str:
             f"FrameworkVersion {framework_version} reads up to {readable}: real Neo would fail to load it. "
             f"Trace and save it with torch {framework_version} (e.g. `make torch20` gives "
             "`.venv-torch20`), or pick a newer FrameworkVersion.")
-    return f"file format version {version} <= {readable}, readable by FrameworkVersion {framework_version}'s torch"
+    return f"file format version {version} <= {readable}, the newest FrameworkVersion {framework_version}'s torch reads"
 
 
 def _check_operators(used: set[str], framework_version: str) -> tuple[list[str], str]:
