@@ -24,7 +24,12 @@ TORCH20 := .venv-torch20
 # pins numpy 1.26.4 and sagemaker-core<2. No torch (the model servers run in .venv).
 SDKV2 := .venv-sdkv2
 
-.PHONY: setup torch20 sdkv2 workshop test test-py312 lint kernel lab translations clean
+# Optional, not part of `make test`: torch 1.8.1, the FrameworkVersion real Neo uses for
+# TargetPlatform targets (notebook 04), on Python 3.8 (.ci/find-python 3.8; torch 1.8 has no wheel
+# for a newer Python). ~1.7 GB. With it the pre-flight loads the model with torch 1.8.1 too.
+TORCH18 := .venv-torch18
+
+.PHONY: setup torch20 torch18 sdkv2 workshop test test-py312 lint kernel lab translations clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +54,13 @@ $(SDKV2)/.installed:
 
 sdkv2: $(SDKV2)/.installed  ## SageMaker Python SDK v2 (Studio's 2.245.0) beside the workshop, for the SDK v2 flow test
 
+$(TORCH18)/.installed:
+	@test -x $(TORCH18)/bin/python || { py=$$(.ci/find-python 3.8) && $$py -m venv $(TORCH18); }
+	$(TORCH18)/bin/python -m pip install --quiet "torch==1.8.1" "numpy<1.25"
+	@touch $@
+
+torch18: $(TORCH18)/.installed  ## optional: torch 1.8.1 on Python 3.8, for the pre-flight's real load at FrameworkVersion 1.8
+
 workshop: setup  ## execute every notebook headlessly (executed copies + figures under work/)
 	$(PY) -m helpers run
 
@@ -71,7 +83,7 @@ test-py312: $(STAMP312)  ## the unit tests again on Python 3.12, in .venv312 (th
 	$(VENV312)/bin/python -m pytest tests -p no:cacheprovider
 
 lint: setup
-	$(VENV)/bin/ruff check helpers tests conftest.py
+	$(VENV)/bin/ruff check helpers tests tools conftest.py
 
 kernel: setup  ## register .venv as the Jupyter kernel the notebooks name, for your user (SageMaker Studio)
 	$(PY) -m ipykernel install --user --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"
@@ -85,4 +97,4 @@ translations: setup  ## rebuild notebooks/ko/ from the English notebooks + trans
 	$(PY) -m helpers translate status
 
 clean:
-	rm -rf work .pytest_cache .ruff_cache $(TORCH20) $(SDKV2)
+	rm -rf work .pytest_cache .ruff_cache $(TORCH20) $(TORCH18) $(SDKV2)

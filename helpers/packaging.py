@@ -28,7 +28,9 @@ def build_model_archive(model_file: Path, spec: ModelSpec, archive: Path) -> Pat
     archive.parent.mkdir(parents=True, exist_ok=True)
     import torch
 
-    # Real Neo only reads models traced with torch <= 2.0: record which torch traced this one.
+    # Record which torch traced it: real Neo's torch (FrameworkVersion 1.4 ... 2.0) may be older, and
+    # whether it reads the file depends on its format version, operators and type names, not on
+    # the tracer's version as such (helpers/preflight.py checks them).
     settings = spec.preprocess_config() | {"traced_with_torch": torch.__version__.split("+")[0]}
     config = json.dumps(settings, indent=1).encode()
     with tarfile.open(archive, "w:gz") as tar:

@@ -196,3 +196,35 @@ def test_not_an_image_says_what_it_got_not_an_object_address():
     with pytest.raises(inference.BadRequest) as error:
         inference.decode_image(b"GIF89a-not-really", 256)
     assert "BytesIO" not in str(error.value) and "b'GIF89a-n'" in str(error.value)
+
+
+# --------------------------------------------------------------------------- older serving images (Neo's 1.8)
+def test_an_old_pillow_without_resampling_preprocesses_identically(monkeypatch):
+    """Pillow < 9.1 has no Image.Resampling: the entry script falls back to Image.BICUBIC etc."""
+    import importlib.util
+
+    import PIL.Image
+
+    photo = Image.open(sample_images()[0])
+    config = {"resize": 256, "crop": 224, "interpolation": "bicubic", "mean": [0.5] * 3, "std": [0.5] * 3}
+    expected = inference.preprocess_image(photo, config)
+    monkeypatch.delattr(PIL.Image, "Resampling")
+    spec = importlib.util.spec_from_file_location("inference_old_pillow", inference.__file__)
+    old_pillow = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old_pillow)
+    monkeypatch.undo()  # Pillow itself needs Resampling back; the module keeps what it found
+    assert old_pillow._RESAMPLE is PIL.Image
+    np.testing.assert_array_equal(old_pillow.preprocess_image(photo, config), expected)
+
+
+def test_a_torch_without_inference_mode_runs_under_no_grad(traced_model_file, monkeypatch):
+    """torch < 1.9 (Neo's FrameworkVersion 1.8 images) has no torch.inference_mode."""
+    import torch
+
+    module = torch.jit.load(str(traced_model_file)).eval()
+    batch = np.zeros((1, 3, 224, 224), dtype=np.float32)
+    expected = inference.torch_runner(module)(batch)
+    monkeypatch.delattr(torch, "inference_mode")
+    with inference.no_grad_mode(torch):
+        assert not torch.is_grad_enabled()
+    np.testing.assert_array_equal(inference.torch_runner(module)(batch), expected)

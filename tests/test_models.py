@@ -75,3 +75,19 @@ def test_spec_preprocess_config_is_json_ready(model_and_spec):
     assert config["mean"] == [0.5, 0.5, 0.5] and config["crop"] == 224 and len(config["labels"]) == 1000
     assert spec.input_shape == (1, 3, 224, 224)
     assert np.isclose(config["std"][0], 0.5)
+
+
+def test_lite0_changed_for_torch_1_8_computes_what_timm_s_model_does(model_and_spec, monkeypatch):
+    """constant_pad_nd instead of F.pad (no aten::pad in torch 1.8), no nn.Identity (NoneType): same logits."""
+    model, spec = model_and_spec
+    assert sum(isinstance(m, models.Conv2dSameConstantPad) for m in model.modules()) == 5
+    assert not any(isinstance(m, torch.nn.Identity) for m in model.modules())
+    monkeypatch.setattr(models, "pad_with_constant_pad_nd", lambda model: 0)
+    monkeypatch.setattr(models, "drop_identity_modules", lambda model: 0)
+    timm_model, _ = models.load_model()  # timm's own Conv2dSame (F.pad) and its 113 nn.Identity
+    assert list(timm_model.state_dict()) == list(model.state_dict())
+    photos = torch.from_numpy(images.batch_of(images.sample_images(), spec))
+    odd = torch.randn(2, 3, 199, 251, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.equal(model(photos), timm_model(photos))
+        assert torch.equal(model(odd), timm_model(odd))

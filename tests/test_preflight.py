@@ -1,16 +1,19 @@
 """The pre-flight before real Neo (issue 8, fact 1): what decides is the TorchScript file format
-version and a real load by the FrameworkVersion's torch, not which torch traced the model."""
+version, the operators and type names the file uses, and a real load by the FrameworkVersion's
+torch, not which torch traced the model."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tarfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from helpers import preflight
 
@@ -134,3 +137,118 @@ def test_an_unknown_option_is_not_sent_to_aws():
     with pytest.raises(preflight.PreflightError, match="mpcu: not a documented SageMaker Neo option"):
         preflight.check_compiler_options({"mpcu": "skylake-avx512"}, "aws")
     assert preflight.check_compiler_options('"--verbose 1"', "aws") == '"--verbose 1"', "Inferentia's string form"
+
+
+# --------------------------------------------------------------------------- operators and type names
+class PadsWithFPad(torch.nn.Module):
+    """A model calling F.pad, which torch 2.14 traces to aten::pad (torch 1.8 has none)."""
+
+    def forward(self, x):
+        return torch.nn.functional.pad(x, (1, 1, 1, 1)) * 2
+
+
+def traced_archive(module, tmp_path: Path, shape=(1, 3, 8, 8)) -> Path:
+    from helpers.tracing import trace_model
+
+    model_file = tmp_path / "model.pth"
+    trace_model(module, torch.zeros(shape), model_file)
+    return archive_with(model_file, tmp_path / "model.tar.gz")
+
+
+@pytest.fixture
+def no_framework_python(monkeypatch, tmp_path):
+    """No torch of any FrameworkVersion here (no side environment, no variable): the lists decide."""
+    monkeypatch.delenv(preflight.FRAMEWORK_PYTHON_ENV, raising=False)
+    monkeypatch.setattr(preflight, "REPO_ROOT", tmp_path / "no-side-environments")
+
+
+def test_the_workshop_model_calls_only_operators_torch_1_8_has(traced_model_file):
+    used = preflight.operators_used(traced_model_file)
+    assert "aten::constant_pad_nd" in used and "aten::pad" not in used
+    assert "prim::Constant" not in used  # IR node kinds are syntax, not operators
+    assert not used - preflight.framework_operators("1.8").names
+
+
+def test_workshop_model_passes_the_preflight_for_framework_version_1_8(model_archive, no_framework_python):
+    verdict = preflight.check_framework_version(model_archive, "1.8", INPUT_SHAPE, "aws")
+    assert re.search(r"all \d+ operators it calls are in torch 1\.8\.1's list", verdict), verdict
+    assert "no type name its torch cannot parse (NoneType)" in verdict and "`make torch18`" in verdict
+
+
+def test_a_model_calling_aten_pad_is_refused_for_1_8_on_aws(tmp_path, no_framework_python):
+    archive = traced_archive(PadsWithFPad(), tmp_path)
+    with pytest.raises(preflight.PreflightError, match=r"calls aten::pad, which torch 1\.8\.1 .*torch\.constant_pad_nd"):
+        preflight.check_framework_version(archive, "1.8", [1, 3, 8, 8], "aws")
+    assert "reads it anyway" in preflight.check_framework_version(archive, "1.8", [1, 3, 8, 8], "local")
+    assert "in torch 2.0.1's list" in preflight.check_framework_version(archive, "2.0", [1, 3, 8, 8], "aws")
+
+
+def test_a_traced_identity_writes_nonetype_which_torch_1_8_cannot_parse(tmp_path, no_framework_python):
+    from helpers.models import drop_identity_modules
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.Identity()).eval()
+    raw = tmp_path / "raw.pth"
+    torch.jit.trace(net, torch.zeros(1, 3, 8, 8)).save(str(raw))
+    assert preflight.type_names_unknown_to(raw, "1.8") == ["NoneType"]
+    assert preflight.type_names_unknown_to(raw, "1.12") == []
+    with pytest.raises(preflight.PreflightError, match="type name NoneType.*drop_identity_modules"):
+        preflight.check_framework_version(archive_with(raw, tmp_path / "raw.tar.gz"), "1.8", [1, 3, 8, 8], "aws")
+    assert drop_identity_modules(net) == 1
+    archive = traced_archive(net, tmp_path)
+    assert "no type name its torch cannot parse" in preflight.check_framework_version(archive, "1.8", [1, 3, 8, 8], "aws")
+
+
+def test_operator_lists_cover_every_framework_version_and_say_how_they_were_made():
+    for version in preflight.MAX_FILE_FORMAT_VERSION:
+        listed = preflight.framework_operators(version)
+        lines = (preflight.OPERATOR_LISTS / f"{version}.txt").read_text().splitlines()
+        assert listed.torch_version.startswith(f"{version}.") and "tools/torch_ops.py" in lines[0]
+        body = [line for line in lines if not line.startswith("#")]
+        assert body == sorted(body) and "aten::constant_pad_nd" in listed.names
+        assert ("aten::pad" in listed.names) == (version in ("1.12", "1.13", "2.0"))
+
+
+def test_a_framework_version_without_a_list_says_its_operators_are_unchecked(
+        model_archive, no_framework_python, monkeypatch, tmp_path):
+    monkeypatch.setattr(preflight, "OPERATOR_LISTS", tmp_path)
+    preflight.framework_operators.cache_clear()
+    try:
+        verdict = preflight.check_framework_version(model_archive, "1.8", INPUT_SHAPE, "aws")
+    finally:
+        monkeypatch.undo()
+        preflight.framework_operators.cache_clear()
+    assert "operators not checked: no list for FrameworkVersion 1.8" in verdict
+
+
+@pytest.mark.slow
+def test_a_load_by_another_torch_version_is_no_proof(model_archive, tmp_path, monkeypatch):
+    monkeypatch.setenv(preflight.FRAMEWORK_PYTHON_ENV, str(torch20_python()))
+    monkeypatch.setattr(preflight, "REPO_ROOT", tmp_path / "no-side-environments")
+    verdict = preflight.check_framework_version(model_archive, "1.8", INPUT_SHAPE, "aws")
+    assert "torch 2.0.1" in verdict and "not FrameworkVersion 1.8's torch: no proof" in verdict
+    with pytest.raises(preflight.PreflightError, match="aten::pad"):  # torch 2.0.1 loads it: still refused
+        preflight.check_framework_version(traced_archive(PadsWithFPad(), tmp_path), "1.8", [1, 3, 8, 8], "aws")
+
+
+def test_a_failed_load_is_told_by_its_message_not_its_last_line():
+    python_error = "Traceback (most recent call last):\n  ...\nRuntimeError: \nUnknown builtin op: aten::pad.\nHere are some suggestions:\n\taten::grad\n"
+    assert preflight._failure(python_error, 1) == "Unknown builtin op: aten::pad."
+    abort = "terminate called after throwing an instance of 'c10::Error'\n  what():  isTuple() INTERNAL ASSERT FAILED\nframe #0: x\n"
+    assert preflight._failure(abort, -6) == "isTuple() INTERNAL ASSERT FAILED"
+    assert preflight._failure("", -9) == "the process died (signal 9)"
+
+
+@pytest.mark.slow
+def test_torch_1_8_1_loads_the_workshop_model(traced_model_file):
+    """Only where `make torch18` (optional, Python 3.8) has built .venv-torch18: the proof for notebook 04."""
+    python = preflight.framework_python("1.8")
+    if python is None:
+        pytest.skip("no torch 1.8 here: `make torch18` builds one (needs Python 3.8)")
+    example = np.random.default_rng(0).standard_normal(INPUT_SHAPE).astype(np.float32)
+    check = preflight.load_with(python, traced_model_file, example)
+    if not check.torch_version.startswith("1.8."):
+        pytest.skip(f"{python} has torch {check.torch_version}, not 1.8")
+    with torch.no_grad():
+        ours = torch.jit.load(str(traced_model_file)).eval()(torch.from_numpy(example)).numpy()
+    np.testing.assert_allclose(check.output, ours, atol=1e-4)
+    assert check.output.argmax() == ours.argmax()

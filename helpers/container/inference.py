@@ -78,7 +78,17 @@ class BadRequest(_ToolkitError):
 
 
 # --------------------------------------------------------------------------- preprocessing
-_RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+# The serving images' Pillow and torch versions are not documented: Pillow < 9.1 has no
+# `Image.Resampling` (its constants sit on `Image`), torch < 1.9 (Neo's FrameworkVersion 1.8) no
+# `torch.inference_mode`. Both fallbacks compute the same numbers.
+_RESAMPLE = getattr(Image, "Resampling", Image)
+_RESAMPLING = {"bicubic": _RESAMPLE.BICUBIC, "bilinear": _RESAMPLE.BILINEAR}
+
+
+def no_grad_mode(torch: Any) -> Any:
+    """`torch.inference_mode()`, or `torch.no_grad()` in a torch older than 1.9."""
+    return getattr(torch, "inference_mode", torch.no_grad)()
+
 
 
 def preprocess_image(image: Image.Image, config: dict[str, Any]) -> np.ndarray:
@@ -177,7 +187,7 @@ def torch_runner(module: Any) -> Any:
     import torch
 
     def run(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
+        with no_grad_mode(torch):
             return module(torch.from_numpy(batch)).numpy()
 
     return run
@@ -212,7 +222,7 @@ def _warm_up(module: Any, sample: Path) -> None:
     try:
         with sample.open("rb") as handle:
             example = pickle.load(handle)  # written by Neo into the artifact, next to the model
-        with torch.inference_mode():
+        with no_grad_mode(torch):
             module(*example) if isinstance(example, tuple) else module(example)
     except Exception as exc:  # noqa: BLE001 - a warm-up must never keep the endpoint from starting
         log.warning("Warm-up with %s failed (%s): continuing without it.", sample.name, exc)
