@@ -32,10 +32,12 @@ import zipfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from helpers.paths import REPO_ROOT
+from helpers.sagemaker_facts import LOCAL_ONLY_COMPILER_OPTIONS, NEO_COMPILER_OPTIONS
 
 # FrameworkVersion -> the highest TorchScript file format version its torch reads:
 # `caffe2::serialize::kMaxSupportedFileFormatVersion`, read from the headers shipped in the
@@ -325,3 +327,30 @@ def _missing_message(model_file: Path, missing: list[str], framework_version: st
             f"{framework_version}) does not have: real Neo would fail to load it (\"Unknown builtin op\"), "
             f"although its file format version is fine. Trace it with operators that torch has{pad_hint}, or "
             f"pick a FrameworkVersion whose torch has them all: {', '.join(newer) or 'none listed'}.")
+
+
+def check_compiler_options(options: dict[str, Any] | str, backend_name: str) -> str:
+    """The CompilerOptions JSON to send, after refusing on `aws` what real Neo does not take.
+
+    Neo's documented keys (`sagemaker_facts.NEO_COMPILER_OPTIONS`: mcpu, mattr, dtype, gpu-code...)
+    pass. `precision_mode` is the local Neo's own option (LOCAL_ONLY_COMPILER_OPTIONS): on `aws`
+    it is refused here rather than sent, because real Neo documents no such key and what it does
+    with an unknown one is not documented either; other unknown keys likewise. On `local` the
+    options go as they are: the local Neo answers for itself (a FailureReason names a bad key).
+    A string (Inferentia's form: neuron-cc flags as a JSON string) is sent as it is.
+    """
+    if isinstance(options, str):
+        return options
+    if backend_name == "aws":
+        local_only = sorted(set(options) & set(LOCAL_ONLY_COMPILER_OPTIONS))
+        if local_only:
+            raise PreflightError(
+                f"CompilerOptions {', '.join(local_only)} is a local-only option of the workshop's local Neo, "
+                "not a SageMaker Neo option: real Neo would not honour it, so it is not sent. Remove it for "
+                f"BACKEND='aws' (Neo's options: {', '.join(NEO_COMPILER_OPTIONS)}).")
+        unknown = sorted(set(options) - set(NEO_COMPILER_OPTIONS))
+        if unknown:
+            raise PreflightError(
+                f"CompilerOptions {', '.join(unknown)}: not a documented SageMaker Neo option, so it is not sent. "
+                f"Neo's options: {', '.join(NEO_COMPILER_OPTIONS)} (OutputConfig.CompilerOptions in the API reference).")
+    return json.dumps(options)
