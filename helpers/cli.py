@@ -43,7 +43,9 @@ def _local(args: argparse.Namespace) -> int:
         print("stopped" if control.stop(work) else "not running")
     elif args.action == "status":
         info = control.status(work)
-        print(f"running (pid {info.pid}): {info.endpoint_url}" if info else "not running")
+        print(f"{work}: running (pid {info.pid}): {info.endpoint_url}, runtime {info.runtime_url}" if info
+              else f"{work}: not running")
+        print(_backends_table(control.find_backends()))
         return 0 if info else 3
     elif args.action == "env":
         info = control.status(work)
@@ -53,6 +55,22 @@ def _local(args: argparse.Namespace) -> int:
         for key, value in sorted(control.env_vars(info).items()):
             print(f"export {key}={value}")
     return 0
+
+
+def _backends_table(backends: list) -> str:
+    """Every backend process of this checkout: pid, work dir (and whether it still exists), URLs."""
+    from helpers.paths import REPO_ROOT
+
+    if not backends:
+        return f"No local backend of this checkout ({REPO_ROOT}) is running."
+    lines = [f"Local backends of this checkout ({REPO_ROOT}):"]
+    for backend in backends:
+        state = "exists" if backend.work_dir_exists else "DELETED (the backend stops itself within a second)"
+        found = "" if backend.has_run_file else "; no run file names it: python -m helpers local stop " \
+                                                f"--work-dir {backend.work_dir}"
+        lines.append(f"  pid {backend.pid}  {', '.join(backend.urls) or '(no port yet)'}\n"
+                     f"    work dir {backend.work_dir} ({state}{found})")
+    return "\n".join(lines)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -46,7 +46,11 @@ def resolve_container(backend: Any, endpoint_config_name: str) -> tuple[str, dic
 
 
 def fetch_model(s3: Any, container: dict[str, Any], directory: Path) -> Path:
-    """Download and safely extract the container's ModelDataUrl into `directory/model`."""
+    """Download and safely extract the container's ModelDataUrl into `directory/model`.
+
+    `directory` starts empty (the caller built it with `helpers.paths.inside`); the downloaded
+    archive is deleted once extracted, so an endpoint keeps one copy of its model on disk.
+    """
     url = container.get("ModelDataUrl")
     if not url:
         raise EndpointFailure(
@@ -63,6 +67,8 @@ def fetch_model(s3: Any, container: dict[str, Any], directory: Path) -> Path:
     except Exception as exc:  # noqa: BLE001 - tarfile raises many types
         fix = "Package the model with helpers.packaging.build_model_archive (a gzipped tar, no links, no '..')."
         raise EndpointFailure(f"Could not extract the model data {url}: {exc}. {fix}") from exc
+    finally:
+        archive.unlink(missing_ok=True)
 
 
 def download(s3: Any, url: str, destination: Path) -> None:
