@@ -82,7 +82,15 @@ def _run(args: argparse.Namespace) -> int:
     from helpers.runner import run_notebooks
 
     started = time.time()
-    code = run_notebooks(work=args.work_dir, only=args.only, keep_backend=args.keep_backend)
+    from helpers.runner import parameter_value
+
+    parameters = {}
+    for assignment in args.parameter:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name.isidentifier():
+            raise ValueError(f"-p {assignment!r}: write NAME=VALUE, e.g. -p MODEL_NAME=resnet18")
+        parameters[name] = parameter_value(value)
+    code = run_notebooks(work=args.work_dir, only=args.only, keep_backend=args.keep_backend, parameters=parameters)
     try:
         report = write_report(work_dir(args.work_dir), since=started)
     except Exception as exc:  # noqa: BLE001 - the run's own result must still reach the user
@@ -120,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--work-dir", type=Path, default=None, help="default: <repo>/work")
     run.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 01 02")
     run.add_argument("--keep-backend", action="store_true", help="leave the local backend running")
+    run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a parameters-cell value in the notebooks that define it, e.g. "
+                          "-p MODEL_NAME=resnet18 -p REPEATS=10 (values are Python literals or text)")
     run.set_defaults(handler=_run)
 
     predict = commands.add_parser("predict", help="top-5 labels of one image")

@@ -320,3 +320,29 @@ def test_disk_under_local_aws_returns_to_what_a_restart_uses(tmp_path, model_arc
     assert measured["deleted"].get("endpoints", 0) == 0
     assert set(measured["stopped"]) <= {"start.lock"} and sum(measured["stopped"].values()) == 0
     assert sorted(p.name for p in state.iterdir() if p.is_file()) == ["server.log", "start.lock"]
+
+
+def test_a_taken_port_does_not_block_local_start(tmp_path, monkeypatch) -> None:
+    """The backend used to pick its ports with free_port() and bind later: a port taken in between
+    hung moto's start for 30 s. Now both servers bind port 0, so a busy port is never tried."""
+    import socket
+
+    from helpers.local import processes, server
+    from helpers.local.hosting_service import HostingService
+    from helpers.local.run_file import RunInfo
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        monkeypatch.setattr(processes, "free_port", lambda: busy)  # what the old server would have been told
+        moto = server.start_moto(timeout=30)
+        runtime = server.start_gateway(HostingService(RunInfo(pid=0, endpoint_url="", runtime_url="",
+                                                              work_dir=str(tmp_path))))
+        try:
+            ports = {moto.get_host_and_port()[1], runtime.server_port}
+            assert busy not in ports and len(ports) == 2
+            assert all(control.answers(f"http://127.0.0.1:{port}") for port in ports)
+        finally:
+            runtime.shutdown()
+            moto.stop()

@@ -84,6 +84,15 @@ def start_moto(timeout: float = 30) -> Any:
     return moto
 
 
+def start_gateway(hosting: HostingService) -> Any:
+    """The runtime gateway on a port the kernel picks as it binds (port 0), serving in a thread."""
+    from werkzeug.serving import make_server
+
+    runtime = make_server(HOST, 0, gateway.make_app(hosting), threaded=True)
+    threading.Thread(target=runtime.serve_forever, name="runtime-gateway", daemon=True).start()
+    return runtime
+
+
 def orphaned(info: RunInfo) -> str | None:
     """Why nobody can find this backend any more (None while its run file names it)."""
     recorded = run_file.read_run_file(Path(info.work_dir))
@@ -102,8 +111,6 @@ def clear_scratch(state_dir: Path, hosting: HostingService) -> None:
 
 def serve(work_dir: Path) -> int:
     """Run the backend until SIGTERM/SIGINT or until it is orphaned; return the exit code."""
-    from werkzeug.serving import make_server
-
     configure_logging()
     work_dir.mkdir(parents=True, exist_ok=True)
     run_file.state_dir(work_dir).mkdir(parents=True, exist_ok=True)
@@ -119,9 +126,7 @@ def serve(work_dir: Path) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
 
-    moto = start_moto()
-    runtime = make_server(HOST, 0, gateway.make_app(hosting), threaded=True)
-    threading.Thread(target=runtime.serve_forever, name="runtime-gateway", daemon=True).start()
+    moto, runtime = start_moto(), start_gateway(hosting)
     info.endpoint_url = f"http://{HOST}:{moto.get_host_and_port()[1]}"
     info.runtime_url = f"http://{HOST}:{runtime.server_port}"
 
