@@ -211,12 +211,12 @@ class HostedEndpoint:
         """A serving model server died: start it again, or fail the endpoint past the budget."""
         code = instance.exit_code()
         if not self.budget.allow():
-            raise_reason = (f"The model server kept exiting (last exit code {code}): it was restarted "
-                            f"{self.budget.limit} times within {self.budget.window_s:.0f} s and exited again, "
-                            "so the endpoint was marked Failed. Fix model_fn or the model, then delete and "
-                            "re-create the endpoint.")
+            reason = (f"The model server kept exiting (last exit code {code}): it was restarted "
+                      f"{self.budget.limit} times within {self.budget.window_s:.0f} s and exited again, "
+                      "so the endpoint was marked Failed. Fix model_fn or the model, then delete and "
+                      "re-create the endpoint.")
             instance.note(f"exit code {code}: restart budget spent, endpoint Failed")
-            self._fail(EndpointFailure(with_log(raise_reason, self.log_path)))
+            self._fail(EndpointFailure(with_log(reason, self.log_path)))
             return
         message = f"model server pid {instance.process.pid if instance.process else '?'} exited with code {code}: " \
                   f"starting it again ({self.budget.describe()})"
