@@ -47,7 +47,9 @@ def _local(args: argparse.Namespace) -> int:
         print("stopped" if control.stop(work) else "not running")
     elif args.action == "status":
         info = control.status(work)
-        print(f"running (pid {info.pid}): {info.endpoint_url}" if info else "not running")
+        print(f"{work}: running (pid {info.pid}): {info.endpoint_url}, runtime {info.runtime_url}" if info
+              else f"{work}: not running")
+        print(_backends_table(control.find_backends()))
         return 0 if info else 3
     elif args.action == "env":
         info = control.status(work)
@@ -89,6 +91,22 @@ def _standin(args: argparse.Namespace) -> int:
         control.stop(work)
 
 
+def _backends_table(backends: list) -> str:
+    """Every backend process of this checkout: pid, work dir (and whether it still exists), URLs."""
+    from helpers.paths import REPO_ROOT
+
+    if not backends:
+        return f"No local backend of this checkout ({REPO_ROOT}) is running."
+    lines = [f"Local backends of this checkout ({REPO_ROOT}):"]
+    for backend in backends:
+        state = "exists" if backend.work_dir_exists else "DELETED (the backend stops itself within a second)"
+        found = "" if backend.has_run_file else "; no run file names it: python -m helpers local stop " \
+                                                f"--work-dir {backend.work_dir}"
+        lines.append(f"  pid {backend.pid}  {', '.join(backend.urls) or '(no port yet)'}\n"
+                     f"    work dir {backend.work_dir} ({state}{found})")
+    return "\n".join(lines)
+
+
 def _run(args: argparse.Namespace) -> int:
     """Execute the notebooks, then write the one-file report of this run (also after a failure)."""
     import time
@@ -98,7 +116,15 @@ def _run(args: argparse.Namespace) -> int:
     from helpers.runner import run_notebooks
 
     started = time.time()
-    code = run_notebooks(work=args.work_dir, only=args.only, keep_backend=args.keep_backend)
+    from helpers.runner import parameter_value
+
+    parameters = {}
+    for assignment in args.parameter:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name.isidentifier():
+            raise ValueError(f"-p {assignment!r}: write NAME=VALUE, e.g. -p MODEL_NAME=resnet18")
+        parameters[name] = parameter_value(value)
+    code = run_notebooks(work=args.work_dir, only=args.only, keep_backend=args.keep_backend, parameters=parameters)
     try:
         report = write_report(work_dir(args.work_dir), since=started)
     except Exception as exc:  # noqa: BLE001 - the run's own result must still reach the user
@@ -154,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--work-dir", type=Path, default=None, help="default: <repo>/work")
     run.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 01 02")
     run.add_argument("--keep-backend", action="store_true", help="leave the local backend running")
+    run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a parameters-cell value in the notebooks that define it, e.g. "
+                          "-p MODEL_NAME=resnet18 -p REPEATS=10 (values are Python literals or text)")
     run.set_defaults(handler=_run)
 
     predict = commands.add_parser("predict", help="top-5 labels of one image")

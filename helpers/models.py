@@ -213,8 +213,32 @@ def _torchvision_model(name: str) -> tuple[torch.nn.Module, ModelSpec]:
             "Use the default efficientnet_lite0 for real predictions offline.",
             stacklevel=3,
         )
-        model = getattr(torchvision.models, name)(weights=None)
-        return model, ModelSpec(name=name, pretrained=False, source="torchvision, random init")
+        model = calibrate_batch_norms(getattr(torchvision.models, name)(weights=None))
+        return model, ModelSpec(name=name, pretrained=False,
+                                source="torchvision, random init (batch-norm statistics calibrated on noise)")
+
+
+def calibrate_batch_norms(model: torch.nn.Module, batches: int = 2, batch_size: int = 8) -> torch.nn.Module:
+    """Give a randomly initialised network the batch-norm statistics its own activations have.
+
+    Fresh batch norms assume mean 0 and variance 1 in eval mode, so activations grow layer by
+    layer until ReLU6 saturates: a random MobileNetV2 then answers exactly the same probabilities
+    for every image (so "compiled == eager, same top-1" is decided by rounding noise). A few
+    forward passes in training mode on seeded noise (cumulative averages) set realistic statistics;
+    the weights stay random, the outputs now depend on the input. Returns the model in eval mode.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return model.eval()
+    generator = torch.Generator().manual_seed(0)
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the calibration batches
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(batch_size, 3, 224, 224, generator=generator))
+    return model.eval()
 
 
 def load_model(name: str = DEFAULT_MODEL) -> tuple[torch.nn.Module, ModelSpec]:

@@ -8,6 +8,7 @@ progress bar instead, and `wait_for_compilations` does the same for several jobs
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -15,7 +16,31 @@ from pathlib import Path
 from typing import Any
 
 from helpers.polling import wait_until
-from helpers.sagemaker_facts import COMPILATION_TERMINAL_STATUSES
+from helpers.sagemaker_facts import (
+    COMPILATION_TERMINAL_STATUSES,
+    ENTITY_NAME,
+    MAX_NAME_CHARS,
+    name_violations,
+)
+
+SUFFIX_RESERVE = 16  # room for what the notebooks append to a job name ("-exercise-wrong")
+
+
+def unique_name(prefix: str, reserve: int = SUFFIX_RESERVE) -> str:
+    """`<prefix>-<YYYYmmdd-HHMMSS>-<4 random hex>`: a compilation job name no other run takes.
+
+    Compilation job names are unique per account and region, forever (a finished job keeps its
+    name until deleted), and two runs started in the same second would otherwise collide. The
+    result satisfies SageMaker's EntityName pattern with `reserve` characters to spare for
+    suffixes, or this raises ValueError naming the constraint.
+    """
+    name = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    problems = name_violations(name, "compilationJobName", ENTITY_NAME)
+    if problems or len(name) + reserve > MAX_NAME_CHARS:
+        raise ValueError(f"{name!r} cannot be a compilation job name with {reserve} characters to spare: "
+                         f"{'; '.join(problems) or f'longer than {MAX_NAME_CHARS - reserve}'}. Use a shorter prefix "
+                         "(letters, digits, hyphens).")
+    return name
 
 
 def wait_for_compilation(sm: Any, job_name: str, *, poll_s: float = 2.0, timeout_s: float = 1800) -> dict[str, Any]:

@@ -37,6 +37,27 @@ def work_dir(requested: str | Path | None = None) -> Path:
     return path
 
 
+class OutsideDirectoryError(ValueError):
+    """A path built from a name would leave the directory it belongs in."""
+
+
+def inside(base: Path, *parts: str) -> Path:
+    """`base/parts...`, resolved, and provably strictly below `base`; raise otherwise.
+
+    Every path built from something a request or a user names (an endpoint, a job) goes through
+    here before anything is created or deleted there: `..`, an absolute part or a symlink that
+    leads out, and a name that resolves to `base` itself ('' or '.') are all refused, so a
+    hostile or mistyped name can never make the caller write or wipe another directory.
+    """
+    root = Path(base).resolve()
+    path = root.joinpath(*parts).resolve()
+    if path == root or not path.is_relative_to(root):
+        raise OutsideDirectoryError(
+            f"{'/'.join(parts)!r} does not name a place inside {root} (it resolves to {path}): "
+            "use a plain name (letters, digits, hyphens).")
+    return path
+
+
 def load_state(work: Path) -> dict[str, Any]:
     """What earlier notebooks recorded (S3 URIs, job names); empty when nothing ran yet."""
     path = work / STATE_FILE

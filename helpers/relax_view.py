@@ -33,6 +33,26 @@ def tvm_version() -> str | None:
         return "unknown (tvm built from source)"
 
 
+def example_block(model: Any) -> Any:
+    """One block of `model` to look at: EfficientNet's stage 1, first block (an inverted residual,
+    the one notebook 02 describes), or for any other network the first innermost module holding
+    at least two convolutions and a batch norm (a ResNet basic block, a MobileNet bottleneck)."""
+    import torch
+
+    if hasattr(model, "blocks"):
+        return model.blocks[1][0]
+
+    def is_block(module: Any) -> bool:
+        parts = list(module.modules())
+        return (sum(isinstance(m, torch.nn.Conv2d) for m in parts) >= 2
+                and any(isinstance(m, torch.nn.BatchNorm2d) for m in parts))
+
+    for module in model.modules():
+        if module is not model and is_block(module) and not any(is_block(child) for child in module.children()):
+            return module
+    raise ValueError(f"No block with two convolutions and a batch norm found in {type(model).__name__}.")
+
+
 def block_input(model: Any, block: Any, input_shape: list[int]) -> Any:
     """The tensor `block` receives when `model` runs on zeros of `input_shape` (to export it alone)."""
     import torch

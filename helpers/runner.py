@@ -5,13 +5,20 @@ directory and `NEO_WORKSHOP_WORK_DIR` pointing every notebook at the same work d
 Executed copies go to `<work>/executed/`, figures to `<work>/figures/`. The first failing cell
 stops the run with its source and error. The local backend is stopped at the end, so a run
 leaves nothing behind (use --keep-backend to keep exploring).
+
+Parameters are overridden the way papermill does it, without changing the notebooks: a cell
+tagged `injected-parameters` is inserted right after the cell tagged `parameters`, assigning the
+new values (`python -m helpers run -p MODEL_NAME=resnet18`). A notebook gets only the parameters
+its own parameters cell defines, so one run can set notebook 01's model and notebook 05's repeats.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +37,37 @@ def workshop_notebooks(directory: Path = NOTEBOOKS_DIR, only: list[str] | None =
     return notebooks
 
 
-def execute_notebook(path: Path, executed_dir: Path) -> float:
+def parameter_value(text: str) -> Any:
+    """A `-p NAME=VALUE` value: a Python literal ('5', "('eager',)", 'True') or else the text itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def inject_parameters(notebook: Any, parameters: Mapping[str, Any]) -> list[str]:
+    """Insert the `injected-parameters` cell after the `parameters` cell; return the names set.
+
+    Only names the parameters cell assigns are injected; a notebook without a parameters cell,
+    or that defines none of them, is left as it is.
+    """
+    import nbformat
+
+    index = next((i for i, cell in enumerate(notebook.cells)
+                  if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", [])), None)
+    if index is None or not parameters:
+        return []
+    defined = {target.id for node in ast.walk(ast.parse(notebook.cells[index].source))
+               if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)}
+    names = [name for name in parameters if name in defined]
+    if names:
+        source = "# Parameters injected by `python -m helpers run -p ...`\n" + "\n".join(
+            f"{name} = {parameters[name]!r}" for name in names)
+        notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]}))
+    return names
+
+
+def execute_notebook(path: Path, executed_dir: Path, parameters: Mapping[str, Any] | None = None) -> float:
     """Run one notebook in a fresh kernel and save the executed copy; return the seconds taken.
 
     If a cell fails, the cells tagged `cleanup` after it still run (they delete endpoints and
@@ -42,6 +79,8 @@ def execute_notebook(path: Path, executed_dir: Path) -> float:
     from helpers.kernel import current_python_kernel_manager_class
 
     notebook = nbformat.read(path, as_version=4)
+    if injected := inject_parameters(notebook, parameters or {}):
+        print(f"  parameters: {', '.join(f'{name}={parameters[name]!r}' for name in injected)}", flush=True)
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", config=kernel_config(),
                             interrupt_on_timeout=True, resources={"metadata": {"path": str(path.parent)}})
     # The kernel runs this Python, whichever kernel the notebook names (it need not be registered).
@@ -95,8 +134,9 @@ def _run_cleanup_cells(client: object, notebook: object, after: int) -> None:
                 print(f"  clean-up cell {index} failed too: {exc}", file=sys.stderr)
 
 
-def run_notebooks(work: Path | None = None, only: list[str] | None = None, keep_backend: bool = False) -> int:
-    """Execute the notebooks; return a process exit code (0 = all ran)."""
+def run_notebooks(work: Path | None = None, only: list[str] | None = None, keep_backend: bool = False,
+                  parameters: Mapping[str, Any] | None = None) -> int:
+    """Execute the notebooks (with `parameters` injected); return a process exit code (0 = all ran)."""
     work = work_dir(work)
     os.environ[WORK_DIR_ENV] = str(work)
     executed_dir = work / "executed"
@@ -109,7 +149,7 @@ def run_notebooks(work: Path | None = None, only: list[str] | None = None, keep_
         for path in notebooks:
             print(f"▶ {path.name} ...", flush=True)
             try:
-                seconds = execute_notebook(path, executed_dir)
+                seconds = execute_notebook(path, executed_dir, parameters)
             except CELL_FAILURES as exc:
                 print(f"✗ {path.name} failed. The failing cell and its error:\n{exc}", file=sys.stderr)
                 print(f"Executed copy (up to the failure): {executed_dir / path.name}", file=sys.stderr)

@@ -27,12 +27,12 @@ from botocore.config import Config
 from PIL import Image
 
 from helpers.container.inference import preprocess_image
-from helpers.local.model_server import MAX_BODY_BYTES
 from helpers.local.processes import module_processes
 from helpers.local_names import DUMMY_CREDENTIALS, GATEWAY_MS_HEADER, STATE_DIR_NAME
 from helpers.packaging import add_code_dir, read_archive_config
 from helpers.paths import DATA_DIR
 from helpers.polling import wait_until
+from helpers.sagemaker_facts import MAX_INVOCATION_BODY_BYTES
 
 pytestmark = pytest.mark.slow
 
@@ -180,14 +180,28 @@ def test_npy_round_trip_is_binary_intact(aws, endpoint, model_archive, assert_np
     assert_npy_says_cat(response["Body"].read())
 
 
-def test_ten_megabyte_png_through_the_gateway(aws, endpoint):
+def test_a_body_just_under_6_mb_reaches_the_model(aws, endpoint):
     name, _ = endpoint
-    noise = np.random.default_rng(1).integers(0, 256, size=(1900, 1900, 3), dtype=np.uint8)
+    noise = np.random.default_rng(1).integers(0, 256, size=(1440, 1440, 3), dtype=np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(noise).save(buffer, format="PNG", compress_level=0)
-    assert 10 * 1024 * 1024 <= len(buffer.getvalue()) < MAX_BODY_BYTES
+    assert 6_000_000 < len(buffer.getvalue()) <= MAX_INVOCATION_BODY_BYTES
     response = invoke(aws, name, buffer.getvalue(), "image/png")
     assert len(json.loads(response["Body"].read())["predictions"][0]) == 5
+
+
+def test_body_over_6_mb_is_refused_like_sagemaker(aws, endpoint):
+    """InvokeEndpoint's Body limit: HTTP 413 with no error code, so botocore raises ClientError("413")."""
+    from botocore.exceptions import ClientError
+
+    name, _ = endpoint
+    with pytest.raises(ClientError) as raised:
+        invoke(aws, name, b"\xff" * (MAX_INVOCATION_BODY_BYTES + 1), "image/png")
+    response = raised.value.response
+    assert response["Error"]["Code"] == "413" and response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert response["Error"]["Message"].startswith("HTTP content length exceeded 6291456 bytes.")
+    assert "6 MB on real SageMaker too" in response["Error"]["Message"]
+    assert is_cat(top1(invoke(aws, name, CAT_JPEG.read_bytes(), "image/jpeg")))  # the connection pool is fine
 
 
 def test_target_variant(aws, endpoint):
@@ -260,14 +274,38 @@ def test_delete_recreate_and_a_crashed_server(aws, model_url):
     assert statuses[0] == "Creating" and described["EndpointStatus"] == "InService"
     assert is_cat(top1(invoke(aws, name, CAT_JPEG.read_bytes(), "image/jpeg")))
 
+    delete_endpoint(aws, name)
+
+
+def test_a_killed_model_server_is_replaced_and_clients_retry(aws, model_url):
+    """SageMaker replaces a dead instance; meanwhile the runtime answers 503, which botocore retries."""
+    name = "hosting-crash"
+    _, described = deploy(aws, name, model_url)
+    assert described["EndpointStatus"] == "InService", described.get("FailureReason")
     (process,) = server_processes(aws, name)
     os.kill(process.pid, signal.SIGKILL)
     wait_until(lambda: is_dead(process), timeout_s=30, interval_s=0.05,
                timeout_message=f"the killed model server {process.pid} is still alive after 30 s")
-    response = refused(aws, name, CAT_JPEG.read_bytes(), "image/jpeg")
-    assert response["OriginalStatusCode"] == 0
-    assert "did not answer" in response["Error"]["Message"]
-    assert "exited with code" in response["Error"]["Message"]
+
+    no_retries = boto3.client("sagemaker-runtime", endpoint_url=aws.info.runtime_url, region_name=aws.info.region,
+                              config=Config(retries={"mode": "standard", "max_attempts": 1}), **DUMMY_CREDENTIALS)
+    with pytest.raises(no_retries.exceptions.ServiceUnavailable) as raised:
+        no_retries.invoke_endpoint(EndpointName=name, Body=CAT_JPEG.read_bytes(), ContentType="image/jpeg")
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert "being replaced" in raised.value.response["Error"]["Message"]
+
+    def answer() -> str | None:  # boto3's own retries of the 503 usually suffice
+        try:
+            return top1(invoke(aws, name, CAT_JPEG.read_bytes(), "image/jpeg"))
+        except aws.runtime.exceptions.ServiceUnavailable:
+            return None
+
+    answered = wait_until(answer, timeout_s=WAIT_S, interval_s=0.5)
+    assert is_cat(answered)
+    assert aws.sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService"
+    (replacement,) = server_processes(aws, name)
+    assert replacement.pid != process.pid
+    assert "starting it again (1 of 3 restarts" in (aws.endpoints_dir / name / "model-server.log").read_text()
     delete_endpoint(aws, name)
 
 
@@ -346,7 +384,7 @@ def test_a_server_that_never_gets_healthy_fails_after_the_timeout(mock_aws_serve
         statuses, described = wait_endpoint(aws, "hosting-stuck")
         assert statuses[0] == "Creating" and statuses[-1] == "Failed"
         assert "did not pass the /ping health check within 3 s" in described["FailureReason"]
-        assert "loading model" in described["FailureReason"]  # the log's last lines
+        assert "handlers: model_fn (entry script)" in described["FailureReason"]  # the log's last lines
         assert hosting.running() == [] and hosting.lookup("hosting-stuck") is None
     finally:
         hosting.uninstall()

@@ -21,13 +21,14 @@ from helpers.local import (
     hosting_service,
     hosting_steps,
     moto_patch,
+    resource_names,
     response_shapes,
 )
 from helpers.local.run_file import RunInfo
 from helpers.local_names import DEFAULT_ACCOUNT_ID as ACCOUNT
 from helpers.local_names import DEFAULT_REGION as REGION
 
-SERVICES = [compilation_service, hosting_service, response_shapes]
+SERVICES = [compilation_service, hosting_service, response_shapes, resource_names]
 RECHECK = "re-check helpers/local/compilation_service.py against moto's sources (see MOTO_INTERNALS there)"
 
 
@@ -221,12 +222,35 @@ def test_hosting_wrapped_method_signatures(name: str) -> None:
     assert params == ["self", *expected], f"{name} now takes {params[1:]}, not {list(expected)}: {HOSTING_RECHECK}"
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["moto.sagemaker.models.SageMakerModelBackend.create_model",
+     "moto.sagemaker.models.SageMakerModelBackend.create_endpoint_config"],
+)
+def test_name_checked_method_signatures(name: str) -> None:
+    expected = hosting_service.MOTO_INTERNALS[name]
+    params = list(inspect.signature(_unwrapped(_resolve(name))).parameters)
+    assert params[0] == "self" and sorted(params[1:]) == sorted(expected), (
+        f"{name} now takes {params[1:]}, not {list(expected)}: {HOSTING_RECHECK}")
+
+
 def test_hosting_responses_pass_keywords() -> None:
-    """The wrappers take endpoint_name as a keyword, as moto's response layer sends it."""
+    """The wrappers take the resource names as keywords, as moto's response layer sends them."""
     from moto.sagemaker.responses import SageMakerResponse
 
     assert "endpoint_name=self._get_param" in inspect.getsource(SageMakerResponse.create_endpoint), HOSTING_RECHECK
     assert "delete_endpoint(endpoint_name)" in inspect.getsource(SageMakerResponse.delete_endpoint), HOSTING_RECHECK
+    assert "model_name=model_name" in inspect.getsource(SageMakerResponse.create_model), HOSTING_RECHECK
+    assert "endpoint_config_name=self._get_param" in inspect.getsource(SageMakerResponse.create_endpoint_config)
+
+
+def test_moto_still_lacks_update_endpoint() -> None:
+    """UpdateEndpoint is added by hosting; if moto grows one, install() refuses (moto_patch.add)."""
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    assert not hasattr(SageMakerModelBackend, "update_endpoint"), "moto now implements UpdateEndpoint: " + HOSTING_RECHECK
+    assert not hasattr(SageMakerResponse, "update_endpoint"), "moto now implements UpdateEndpoint: " + HOSTING_RECHECK
 
 
 @pytest.fixture
@@ -254,6 +278,10 @@ def test_hosting_reads_what_moto_stores(moto_endpoint) -> None:
     assert backend.endpoints["e"] is endpoint, HOSTING_RECHECK
     assert endpoint.endpoint_status == "InService", "moto no longer fakes instant InService: " + HOSTING_RECHECK
     assert_has_listed_attributes(hosting_service, "moto.sagemaker.models.Model", backend.describe_model("m"))
+    assert_has_listed_attributes(resource_names, "moto.sagemaker.models.SageMakerModelBackend", backend)
+    assert_has_listed_attributes(resource_names, "moto.sagemaker.models.FakeEndpoint", endpoint)
+    assert_has_listed_attributes(resource_names, "moto.sagemaker.models.Model", backend.describe_model("m"))
+    assert_has_listed_attributes(resource_names, "moto.sagemaker.models.FakeEndpointConfig", backend.endpoint_configs["c"])
     variant, container = hosting_steps.resolve_container(backend, endpoint.endpoint_config_name)
     assert variant == "AllTraffic", HOSTING_RECHECK
     assert container["ModelDataUrl"] == "s3://bucket/model.tar.gz" and container["Environment"] == {"A": "1"}
@@ -261,7 +289,7 @@ def test_hosting_reads_what_moto_stores(moto_endpoint) -> None:
 
 def test_describe_endpoint_serialises_what_hosting_sets(moto_endpoint) -> None:
     backend, endpoint = moto_endpoint
-    hosted = hosting_service.HostedEndpoint(name="e", endpoint=endpoint, directory=Path("unused"))
+    hosted = hosting_service.HostedEndpoint(name="e", endpoint=endpoint, directory=Path("unused"), s3=lambda: None)
     hosted.set_status("Failed", "because")
     described = backend.describe_endpoint("e")
     assert (described["EndpointStatus"], described["FailureReason"]) == ("Failed", "because"), HOSTING_RECHECK
@@ -273,16 +301,19 @@ def test_describe_endpoint_serialises_what_hosting_sets(moto_endpoint) -> None:
 def test_hosting_install_replaces_and_uninstall_restores_moto(tmp_path) -> None:
     from moto.sagemaker.models import SageMakerModelBackend
 
-    create, delete = SageMakerModelBackend.create_endpoint, SageMakerModelBackend.delete_endpoint
+    names = ("create_model", "create_endpoint_config", "create_endpoint", "delete_endpoint")
+    originals = [getattr(SageMakerModelBackend, name) for name in names]
     first = hosting_service.HostingService(_server(tmp_path)).install()
     second = hosting_service.HostingService(_server(tmp_path)).install()
     try:
-        assert SageMakerModelBackend.create_endpoint.__wrapped__ is create, "wrapped twice"
-        assert SageMakerModelBackend.delete_endpoint.__wrapped__ is delete
+        for name, original in zip(names, originals, strict=True):
+            assert getattr(SageMakerModelBackend, name).__wrapped__ is original, f"{name} wrapped twice"
+        assert hasattr(SageMakerModelBackend, "update_endpoint")
         assert first is not second
     finally:
         second.uninstall()
-    assert (SageMakerModelBackend.create_endpoint, SageMakerModelBackend.delete_endpoint) == (create, delete)
+    assert [getattr(SageMakerModelBackend, name) for name in names] == originals
+    assert not hasattr(SageMakerModelBackend, "update_endpoint")
 
 
 def test_hosting_patches_drive_describe_endpoint_in_process(mock_aws_server) -> None:

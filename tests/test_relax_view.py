@@ -38,3 +38,25 @@ def test_block_input_refuses_a_module_the_model_never_calls():
     model = torch.nn.Sequential(torch.nn.Identity())
     with pytest.raises(ValueError, match="never ran"):
         relax_view.block_input(model, torch.nn.ReLU(), [1, 2])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet18", "mobilenet_v2", "mnasnet1_0"])
+def test_example_block_exists_for_every_zoo_model(name):
+    """Notebook 02's TVM view picks a block of whichever model notebook 01 traced, not only EfficientNet's."""
+    import warnings
+
+    import torch
+
+    from helpers.models import load_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # offline torchvision weights: random init, said elsewhere
+        model, spec = load_model(name)
+    block = relax_view.example_block(model)
+    parts = list(block.modules())
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in parts) >= 2
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in parts)
+    assert relax_view.block_input(model, block, list(spec.input_shape)).dim() == 4
+    if name == "efficientnet_lite0":
+        assert block is model.blocks[1][0]

@@ -6,7 +6,10 @@
     moto_patch           the one way the services change moto: named patches, undone as one
     compilation_service  the local Neo: CreateCompilationJob really compiles, StopCompilationJob
     compilation_steps    the local Neo's checks and steps, each failing with Neo's wording
-    hosting_service      CreateEndpoint starts a real model server per endpoint, DeleteEndpoint stops it
+    hosting_service      the hosting patch: names checked, CreateEndpoint / UpdateEndpoint / DeleteEndpoint
+    hosted_endpoint      one endpoint's life: create, replace a dead model server, update, stop
+    endpoint_instance    one model server behind an endpoint: launch, health check, restart budget
+    resource_names       SageMaker's name rules (patterns, no duplicates), worded like AWS
     hosting_steps        its steps (container lookup, model data fetch, health check), failing with reasons
     model_server         the serving container: runs code/inference.py behind SageMaker's HTTP contract
     serving_toolkit      which entry-script handler runs and how, as the SageMaker serving toolkit
@@ -15,7 +18,7 @@
     gateway              the SageMaker runtime (InvokeEndpoint) routed to those model servers
     processes            child environment, free ports, HTTP liveness, log tails, stopping
 
-Only the two services touch moto internals (each lists them in MOTO_INTERNALS;
+Only the two services (and the name rules they call) touch moto internals (each lists them in MOTO_INTERNALS;
 tests/test_moto_contract.py pins them). The compiler (`helpers.compiler`), the facts both sides
 share (`helpers.sagemaker_facts`, `helpers.local_names`) and the polling helper
 (`helpers.polling`) live one level up: nothing here imports a client-side module.

@@ -11,7 +11,9 @@ fix. StopCompilationJob, which moto lacks, is added; each step boundary honours 
 moto's CompilationJob stays the resource: it describes itself (DescribeCompilationJob,
 ListCompilationJobs) from the attributes a `CompilationRun` sets on it. Like hosting, this
 service patches moto through `moto_patch`; what it relies on is MOTO_INTERNALS, checked by
-tests/test_moto_contract.py. Scratch files go to `<work_dir>/local-aws/compilation/<JobName>/`.
+tests/test_moto_contract.py. Scratch files go to `<work_dir>/local-aws/compilation/<JobName>/`
+(a path built with `helpers.paths.inside`) and are deleted when the job ends: its artifact is in S3,
+and nothing there is usable after a restart.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from helpers.local.compilation_steps import (
 from helpers.local.neo_targets import request_problem
 from helpers.local.run_file import RunInfo
 from helpers.local_names import STATE_DIR_NAME
+from helpers.paths import inside
 from helpers.sagemaker_facts import (
     COMPILATION_TERMINAL_STATUSES,
     DEFAULT_PYTORCH_VERSION,
@@ -69,6 +72,7 @@ MOTO_INTERNALS = {
     "moto.sagemaker.exceptions": ("ResourceNotFound", "ValidationError"),
 }
 PATCH_NAME = "compilation"
+SCRATCH_DIR = "compilation"  # <state_dir>/compilation/<JobName>: one job's files while it runs
 
 # Neo's PyTorch inference images (sagemaker SDK image_uri_config/neo-pytorch.json, a few regions)
 NEO_IMAGE_ACCOUNTS = {"us-east-1": "785573368785", "us-east-2": "007439368137",
@@ -225,6 +229,7 @@ class CompilationService:
             log.exception("compilation job %s crashed", run.name)
             status, attributes = "FAILED", {"failure_reason": f"ServerError: the local Neo failed unexpectedly "
                                                               f"({type(exc).__name__}: {exc}); see {STATE_DIR_NAME}/server.log."}
+        shutil.rmtree(inside(self.server.state_dir / SCRATCH_DIR, run.name), ignore_errors=True)  # artifact is in S3
         with self._lock:
             run.finish(status, **attributes)
             self._running.pop(run.job.arn, None)
@@ -235,7 +240,7 @@ class CompilationService:
         job = run.job
         request = validate_request(job.input_config or {}, job.output_config)
         job.derived_information = {"DerivedDataInputConfig": json.dumps(request["shapes"])}
-        job_dir = self.server.state_dir / "compilation" / run.name
+        job_dir = inside(self.server.state_dir / SCRATCH_DIR, run.name)
         shutil.rmtree(job_dir, ignore_errors=True)
         job_dir.mkdir(parents=True)
         s3 = self.server.boto3_client("s3")

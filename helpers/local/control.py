@@ -6,6 +6,12 @@ server through its *run file*, `<work_dir>/local-aws/server.json`, which the ser
 last, once both of its ports answer. A run file alone proves nothing (the machine may have
 rebooted), so "running" always means: that pid is our server AND its URL answers.
 
+A backend whose run file is gone (`rm -r work`) stops by itself within a second (see
+`helpers.local.server`); until then, and for any backend that cannot, `find_backends` lists every
+backend process of this checkout from the process table (psutil), run file or not, and `stop`
+finds one for its work directory there too, so `local stop` and `local start` never leave an
+orphan running beside a new server.
+
 This is the one module of `helpers.local` the client side imports (`helpers.aws.connect`, the
 CLI, the runner, the notebooks' clean-up); tests/test_import_directions.py keeps it that way.
 """
@@ -19,9 +25,10 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.local.processes import answers, child_env, tail
+from helpers.local.processes import answers, child_env, module_processes, tail
 from helpers.local.run_file import RunInfo, log_file, read_run_file, run_file, state_dir
 from helpers.local_names import DEFAULT_REGION, dummy_credential_env
 from helpers.paths import REPO_ROOT
@@ -45,6 +52,55 @@ def is_server_process(pid: int, work_dir: Path) -> bool:
                 and str(Path(work_dir).resolve()) in cmdline)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
+
+
+@dataclass(frozen=True)
+class BackendProcess:
+    """A backend process of this checkout, as the process table shows it."""
+
+    pid: int
+    work_dir: Path
+    urls: tuple[str, ...]  # from its run file, else the loopback ports it listens on
+    has_run_file: bool  # its work directory's run file names this pid (control can find it)
+
+    @property
+    def work_dir_exists(self) -> bool:
+        return self.work_dir.is_dir()
+
+
+def _work_dir_of(cmdline: list[str]) -> Path | None:
+    if "--work-dir" in cmdline and cmdline.index("--work-dir") + 1 < len(cmdline):
+        return Path(cmdline[cmdline.index("--work-dir") + 1])
+    return None
+
+
+def _listening_urls(process: object) -> tuple[str, ...]:
+    import psutil
+
+    try:
+        connections = process.net_connections(kind="inet")  # type: ignore[attr-defined]
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return ()
+    return tuple(sorted(f"http://{c.laddr.ip}:{c.laddr.port}" for c in connections if c.status == psutil.CONN_LISTEN))
+
+
+def find_backends(work_dir: Path | None = None) -> list[BackendProcess]:
+    """Every live backend process started from this checkout (optionally: for `work_dir`).
+
+    Found by the process table, not by run files: a backend whose work directory was deleted is
+    listed too. "This checkout": started by `start` from REPO_ROOT (its working directory).
+    """
+    wanted = Path(work_dir).resolve() if work_dir is not None else None
+    found = []
+    for process in module_processes((SERVER_MODULE,), lambda p: Path(p.cwd()) == REPO_ROOT):
+        directory = _work_dir_of(process.info["cmdline"] or [])
+        if directory is None or (wanted is not None and directory != wanted):
+            continue
+        recorded = read_run_file(directory)
+        own = recorded is not None and recorded.pid == process.pid
+        urls = (recorded.endpoint_url, recorded.runtime_url) if own else _listening_urls(process)
+        found.append(BackendProcess(process.pid, directory, urls, own))
+    return sorted(found, key=lambda b: b.pid)
 
 
 def status(work_dir: Path) -> RunInfo | None:
@@ -168,31 +224,39 @@ def _kill_group(pid: int) -> None:
 
 
 def stop(work_dir: Path, timeout: float = 20) -> bool:
-    """Stop the backend for `work_dir` and anything it started; True if one was running."""
-    import psutil
+    """Stop the backend for `work_dir` and anything it started; True if one was running.
 
+    The run file's backend, and any other backend process for `work_dir` the process table
+    shows (one that lost its run file), so nothing for this work directory keeps running.
+    """
     info = read_run_file(work_dir)
     path = run_file(work_dir)
-    if info is None or not is_server_process(info.pid, work_dir):
-        path.unlink(missing_ok=True)
-        return False
+    pids = [info.pid] if info is not None and is_server_process(info.pid, work_dir) else []
+    pids += [b.pid for b in find_backends(work_dir) if b.pid not in pids]
+    stopped = [pid for pid in pids if _stop_pid(pid, timeout)]
+    path.unlink(missing_ok=True)
+    return bool(stopped)
+
+
+def _stop_pid(pid: int, timeout: float) -> bool:
+    """SIGTERM one backend (it stops its jobs and model servers), SIGKILL its group if it hangs."""
+    import psutil
+
     try:
-        process = psutil.Process(info.pid)
+        process = psutil.Process(pid)
         children = process.children(recursive=True)
         process.terminate()  # the server stops its jobs and model servers, then exits
     except psutil.NoSuchProcess:  # it exited just now
-        path.unlink(missing_ok=True)
         return False
     _, alive = psutil.wait_procs([process], timeout=timeout)
     if alive:
-        _kill_group(info.pid)
+        _kill_group(pid)
         psutil.wait_procs(alive, timeout=5)
     leftovers = [c for c in children if c.is_running()]
     for child in leftovers:
         with contextlib.suppress(psutil.NoSuchProcess):
             child.kill()
     psutil.wait_procs(leftovers, timeout=5)
-    if spawned := _spawned.pop(info.pid, None):
+    if spawned := _spawned.pop(pid, None):
         spawned.poll()
-    path.unlink(missing_ok=True)
     return True

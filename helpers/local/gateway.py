@@ -12,7 +12,17 @@ so the notebooks' error handling is the one they would need on AWS:
   OriginalMessage, LogStreamArn), or could not be reached (OriginalStatusCode 0, as
   SageMaker reports a container that never answered);
 - 400 `ValidationError` "Endpoint X of account Y not found." for unknown, deleted, Creating
-  or Failed endpoints.
+  or Failed endpoints;
+- 413 "HTTP content length exceeded 6291456 bytes." for a body over InvokeEndpoint's limit
+  (`sagemaker_facts.MAX_INVOCATION_BODY_BYTES`), with no error code, as real-time endpoints
+  answer it: botocore raises a ClientError whose code is "413". Checked before anything else,
+  so a client that works locally never sends what AWS refuses;
+- 503 `ServiceUnavailable` while the endpoint's model server is being replaced after it died
+  (hosted_endpoint). The runtime model documents it as "The service is unavailable. Try your
+  call again."; botocore retries a 503 by itself (its `_retry.json` `service_unavailable`
+  policy in legacy mode, a transient status code in standard mode), so a client usually only
+  sees the retry's delay. ModelNotReadyException (429) is documented for serverless and
+  multi-model endpoints, and ModelError means the container answered, so neither fits.
 
 Every response carries GATEWAY_MS_HEADER (`helpers.local_names`): the time spent in the
 gateway itself (routing, reading the body, building the answer), excluding the round trip to the
@@ -33,8 +43,9 @@ import urllib3
 from werkzeug.wrappers import Request, Response
 
 from helpers.local.hosting_service import HostingService
-from helpers.local.model_server import MAX_BODY_BYTES, set_nodelay
+from helpers.local.model_server import discard, set_nodelay
 from helpers.local_names import GATEWAY_MS_HEADER
+from helpers.sagemaker_facts import MAX_INVOCATION_BODY_BYTES
 
 UPSTREAM_TIMEOUT_S = 60.0  # SageMaker gives a container 60 s to answer an invocation
 UPSTREAM_CONNECTIONS = 16  # kept per model server; more concurrent invocations open extra ones
@@ -57,6 +68,20 @@ def error(status: int, code: str, message: str, **members: Any) -> Response:
 
 def not_found(name: str, account_id: str) -> Response:
     return error(400, "ValidationError", f"Endpoint {name} of account {account_id} not found.")
+
+
+def too_large(length: int) -> Response:
+    """413 without an error code, worded as real-time endpoints word it, plus what to do."""
+    message = (f"HTTP content length exceeded {MAX_INVOCATION_BODY_BYTES} bytes. (This request: {length} bytes; "
+               "InvokeEndpoint's Body limit is 6 MB on real SageMaker too: send a smaller or more compact "
+               "payload, e.g. a JPEG instead of a PNG or raw array, or pass an S3 URI and let the model read it.)")
+    return Response(json.dumps({"message": message}), status=413, content_type="application/json")
+
+
+def unavailable(hosting: HostingService, name: str) -> Response:
+    return error(503, "ServiceUnavailable",
+                 f"The model server of endpoint {name} stopped and is being replaced: try your call again in a "
+                 f"few seconds (see {hosting.log_path(name)}).")
 
 
 def model_error(hosting: HostingService, name: str, variant: str, status: int, original: str) -> Response:
@@ -107,6 +132,10 @@ def make_app(hosting: HostingService, *, timing_header: bool = True) -> WSGIApp:
 
     def invoke(request: Request, name: str) -> tuple[Response, float]:
         """Route one InvokeEndpoint; returns the response and seconds spent waiting upstream."""
+        length = request.content_length or 0
+        if length > MAX_INVOCATION_BODY_BYTES:
+            discard(request, length)  # read it, so the client gets this answer, not a reset connection
+            return too_large(length), 0.0
         route = hosting.lookup(name)
         if route is None:
             return not_found(name, hosting.account_id), 0.0
@@ -114,14 +143,11 @@ def make_app(hosting: HostingService, *, timing_header: bool = True) -> WSGIApp:
         if target and target != route.variant_name:
             message = f"The variant {target} is not found for endpoint {name}: it has {route.variant_name}."
             return error(400, "ValidationError", message), 0.0
-        length = request.content_length or 0
-        if length > MAX_BODY_BYTES:
-            message = (
-                f"Request body of {length} bytes exceeds the local endpoint's {MAX_BODY_BYTES} "
-                "bytes (real SageMaker accepts 6 MB): send a smaller payload."
-            )
-            return error(413, "ValidationError", message), 0.0
+        if not route.ready:
+            return unavailable(hosting, name), 0.0
         body = request.get_data(cache=False)
+        if len(body) > MAX_INVOCATION_BODY_BYTES:  # no Content-Length (chunked): counted once read
+            return too_large(len(body)), 0.0
         started = time.perf_counter()
         try:
             answer = upstream.request("POST", f"{route.url}/invocations", body=body, headers=forward_headers(request))

@@ -1,132 +1,84 @@
-"""Local SageMaker hosting: every endpoint is a real model-server process.
+"""Local SageMaker hosting: moto records the resources, every endpoint runs real model servers.
 
 moto 5.2.5 records CreateEndpoint and reports the endpoint InService at once, with nothing
-behind it. `HostingService.install()` wraps two moto methods (through `moto_patch`, like the
-compilation service) so an endpoint behaves like SageMaker's:
+behind it; it has no UpdateEndpoint (a 500 HTML page); it overwrites a model or endpoint config
+created twice and takes any name. `HostingService.install()` patches moto (through `moto_patch`,
+like the compilation service) so hosting behaves like SageMaker's:
 
-- CreateEndpoint: the endpoint starts as Creating; a background thread runs the steps of
-  `hosting_steps` (the endpoint config's first production variant -> its model -> the
-  container's ModelDataUrl and Environment; download model.tar.gz from local S3 and extract it
-  safely) and launches `helpers.local.model_server` on a free port. When /ping answers 200 the endpoint is
-  InService; if the process exits, or does not become healthy in time, or any step fails, it
-  is Failed with a FailureReason that says what happened and ends with the server's log.
-- DeleteEndpoint: the process is stopped before moto forgets the endpoint.
+- CreateModel / CreateEndpointConfig / CreateEndpoint: names checked against SageMaker's patterns,
+  existing names refused (`resource_names`), then moto records the resource;
+- CreateEndpoint: the endpoint starts Creating and a `hosted_endpoint.HostedEndpoint` brings it up
+  (and later keeps it healthy) in its own thread;
+- UpdateEndpoint (added): Updating, a new model server from the new endpoint config, traffic
+  switched when it is healthy, the old one stopped; InService again;
+- DeleteEndpoint: the model servers are stopped and their model data deleted before moto forgets
+  the endpoint, so the name can be reused at once and nothing is left on disk but the log.
 
-moto's FakeEndpoint stays the resource (DescribeEndpoint serialises it); a `HostedEndpoint` is
-its running side and sets what it reports. The gateway (helpers.local.gateway) asks the
-`HostingService` where an endpoint listens. Files live in
-`<work_dir>/local-aws/endpoints/<endpoint>/`: model.tar.gz, model/ and model-server.log (the
-local stand-in for the endpoint's CloudWatch log stream).
+Every endpoint's files live in `<work_dir>/local-aws/endpoints/<endpoint>/`, a path built with
+`helpers.paths.inside`, so no name can reach outside it. The gateway (helpers.local.gateway) asks
+the `HostingService` where an endpoint's invocations go (`lookup`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import shutil
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from subprocess import Popen, TimeoutExpired
-from typing import Any, NamedTuple
+from typing import Any
 
-from helpers.local import model_server, moto_patch
-from helpers.local.hosting_steps import (
-    EndpointFailure,
-    fetch_model,
-    ping,
-    resolve_container,
-    with_log,
-)
-from helpers.local.processes import free_port, stop_process
+from helpers.local import moto_patch, resource_names
+from helpers.local.hosted_endpoint import LOG_NAME, HostedEndpoint, HostingOptions, Route
 from helpers.local.run_file import RunInfo
-from helpers.local_names import HOST, STANDIN_MODULES_DIR
-from helpers.paths import REPO_ROOT
-from helpers.polling import wait_until
-from helpers.sagemaker_facts import MAX_FAILURE_REASON_CHARS
+from helpers.local_names import STANDIN_MODULES_DIR
+from helpers.paths import REPO_ROOT, inside
 
 # Everything of moto's this service relies on; tests/test_moto_contract.py checks each entry.
 MOTO_INTERNALS = {
+    # wrapped: names checked first (resource_names), then moto records the resource
+    "moto.sagemaker.models.SageMakerModelBackend.create_model": (
+        "model_name", "execution_role_arn", "primary_container", "vpc_config", "containers", "tags"),
+    "moto.sagemaker.models.SageMakerModelBackend.create_endpoint_config": (
+        "endpoint_config_name", "production_variants", "data_capture_config", "async_inference_config", "tags",
+        "kms_key_id"),
     # wrapped: moto validates and records the endpoint, then we start (or first stop) its server
     "moto.sagemaker.models.SageMakerModelBackend.create_endpoint": ("endpoint_name", "endpoint_config_name", "tags"),
     "moto.sagemaker.models.SageMakerModelBackend.delete_endpoint": ("endpoint_name",),
     # read: the endpoint table (name -> FakeEndpoint) and the lookups config -> variants -> model
     # (hosting_steps.resolve_container)
-    "moto.sagemaker.models.SageMakerModelBackend": ("endpoints", "describe_endpoint_config", "describe_model"),
+    "moto.sagemaker.models.SageMakerModelBackend": (
+        "endpoints", "endpoint_configs", "describe_endpoint_config", "describe_model"),
     # read: the containers as CreateModel received them (dicts with ModelDataUrl, Environment)
     "moto.sagemaker.models.Model": ("primary_container", "containers"),
     # read and overwritten; DescribeEndpoint serialises them (FailureReason only when not None)
     "moto.sagemaker.models.FakeEndpoint": (
         "endpoint_name", "endpoint_config_name", "arn", "endpoint_status", "failure_reason",
-        "last_modified_time"),
+        "last_modified_time", "production_variants"),
+    # added method `update_endpoint`, dispatched like compilation_service's stop_compilation_job
+    "moto.sagemaker.responses.SageMakerResponse": ("sagemaker_backend", "_get_param"),
+    "moto.core.responses": ("ActionResult",),
     "moto.sagemaker.exceptions": ("ValidationError",),
     "moto.core.utils": ("utcnow",),
 }
 
 PATCH_NAME = "hosting"
 STARTUP_TIMEOUT_S = 120.0
-DIAGNOSE_WAIT_S = 0.5  # for a server that just died to become reapable
-PING_INTERVAL_S = 0.2
+ENDPOINTS_DIR = "endpoints"
 
 log = logging.getLogger(__name__)
 
-
-class Route(NamedTuple):
-    """Where the gateway sends an endpoint's invocations."""
-
-    url: str
-    variant_name: str
-
-
-@dataclass
-class HostedEndpoint:
-    """One endpoint's process and progress. `lock` orders launch against stop."""
-
-    name: str
-    endpoint: Any  # moto's FakeEndpoint: its status is what DescribeEndpoint shows
-    directory: Path
-    variant_name: str = ""
-    port: int = 0
-    process: Popen[bytes] | None = None
-    status: str = "Creating"
-    cancelled: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.directory / "model-server.log"
-
-    def set_status(self, status: str, reason: str | None = None) -> None:
-        """Change what DescribeEndpoint reports (moto's FakeEndpoint serialises these)."""
-        from moto.core.utils import utcnow
-
-        self.status = status
-        self.endpoint.endpoint_status = status
-        self.endpoint.failure_reason = reason[:MAX_FAILURE_REASON_CHARS] if reason else None
-        self.endpoint.last_modified_time = utcnow()
-
-    def diagnose(self) -> str:
-        """Why the model server may not answer (alive or exit code, and its log), for errors."""
-        if self.process is None:
-            return f"endpoint {self.name} has no model server process."
-        try:  # a killed server resets its connections a moment before it can be reaped
-            code = self.process.wait(timeout=DIAGNOSE_WAIT_S)
-        except TimeoutExpired:
-            code = None
-        state = "is running" if code is None else f"exited with code {code}"
-        return f"its model server (pid {self.process.pid}) {state}; see {self.log_path}."
+__all__ = ["HostedEndpoint", "HostingOptions", "HostingService", "Route"]
 
 
 class HostingService:
     """The endpoints moto records, each run by a model server; thread-safe, shared with the gateway."""
 
-    def __init__(self, server: RunInfo, *, startup_timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+    def __init__(self, server: RunInfo, *, startup_timeout_s: float = STARTUP_TIMEOUT_S,
+                 restart_limit: int = 3, restart_window_s: float = 300.0) -> None:
         self.server = server
-        self.startup_timeout_s = startup_timeout_s
+        # The aws-fidelity stand-in gives model servers of Neo's images its stand-in `neopytorch`.
+        standin = str(REPO_ROOT / STANDIN_MODULES_DIR) if server.aws_fidelity else None
+        self.options = HostingOptions(startup_timeout_s, restart_limit, restart_window_s, standin_modules=standin)
         self._endpoints: dict[str, HostedEndpoint] = {}
         self._lock = threading.Lock()
         self._s3: Any = None
@@ -138,6 +90,10 @@ class HostingService:
     @property
     def account_id(self) -> str:
         return self.server.account_id
+
+    @property
+    def endpoints_dir(self) -> Path:
+        return self.server.state_dir / ENDPOINTS_DIR
 
     # ----------------------------------------------------------------- moto patch
     def install(self) -> HostingService:
@@ -155,40 +111,82 @@ class HostingService:
 
     def _patch(self, patch: moto_patch.MotoPatch) -> None:
         from moto.sagemaker.models import SageMakerModelBackend
+        from moto.sagemaker.responses import SageMakerResponse
 
+        patch.wrap(SageMakerModelBackend, "create_model", self._create_model)
+        patch.wrap(SageMakerModelBackend, "create_endpoint_config", self._create_endpoint_config)
         patch.wrap(SageMakerModelBackend, "create_endpoint", self._create_endpoint)
         patch.wrap(SageMakerModelBackend, "delete_endpoint", self._delete_endpoint)
+        service = self
+
+        def update_endpoint(backend: Any, endpoint_name: str, endpoint_config_name: str, **_: Any) -> str:
+            """SageMakerModelBackend.update_endpoint (moto has none)."""
+            return service._update_endpoint(backend, endpoint_name, endpoint_config_name)
+
+        patch.add(SageMakerModelBackend, "update_endpoint", update_endpoint)
+        patch.add(SageMakerResponse, "update_endpoint", _update_endpoint_action)
+
+    @staticmethod
+    def _create_model(original: Any, backend: Any, model_name: str, **kwargs: Any) -> Any:
+        resource_names.check_new_model(backend, model_name)
+        return original(backend, model_name=model_name, **kwargs)
+
+    @staticmethod
+    def _create_endpoint_config(original: Any, backend: Any, endpoint_config_name: str, **kwargs: Any) -> Any:
+        resource_names.check_new_endpoint_config(backend, endpoint_config_name, kwargs.get("production_variants"))
+        return original(backend, endpoint_config_name=endpoint_config_name, **kwargs)
 
     def _create_endpoint(self, original: Any, backend: Any, endpoint_name: str, **kwargs: Any) -> Any:
-        """CreateEndpoint: refuse an existing name (as SageMaker does), then start Creating."""
-        if endpoint_name in backend.endpoints:
-            from moto.sagemaker.exceptions import ValidationError
-
-            arn = backend.endpoints[endpoint_name].arn
-            raise ValidationError(message=f'Cannot create already existing endpoint "{arn}".')
+        """CreateEndpoint: valid, new names (as SageMaker checks), then Creating."""
+        resource_names.check_new_endpoint(backend, endpoint_name, kwargs.get("endpoint_config_name") or "")
         endpoint = original(backend, endpoint_name=endpoint_name, **kwargs)
         self.start(backend, endpoint)
         return endpoint
 
     def _delete_endpoint(self, original: Any, backend: Any, endpoint_name: str) -> None:
-        """DeleteEndpoint: stop the model server first, so the name can be reused at once."""
+        """DeleteEndpoint: stop the model servers first, so the name can be reused at once."""
         if endpoint_name in backend.endpoints:
             self.stop(endpoint_name)
         original(backend, endpoint_name=endpoint_name)
 
+    def _update_endpoint(self, backend: Any, endpoint_name: str, endpoint_config_name: str) -> str:
+        """UpdateEndpoint: refuse what SageMaker refuses, then Updating; returns the endpoint ARN.
+
+        Refusals, all ValidationException: an unknown endpoint ("Could not find endpoint"), an
+        unknown config ("Could not find endpoint configuration"), an endpoint still Creating or
+        Updating ("Cannot update in-progress endpoint"; message prefixes from
+        aws/amazon-sagemaker-operator-for-k8s controllers/sdkutil/clientwrapper/sagemaker_client.go),
+        a Failed one (DescribeEndpoint's EndpointStatus documentation: "DeleteEndpoint is the only
+        operation that can be performed on a failed endpoint").
+        """
+        from moto.sagemaker.exceptions import ValidationError
+
+        resource_names.check_names({"endpointName": endpoint_name, "endpointConfigName": endpoint_config_name})
+        endpoint = backend.endpoints.get(endpoint_name)
+        hosted = self._endpoints.get(endpoint_name)
+        if endpoint is None or hosted is None:
+            raise ValidationError(message=f"Could not find endpoint \"{endpoint_name}\".")
+        backend.describe_endpoint_config(endpoint_config_name)  # moto: "Could not find endpoint configuration"
+        if hosted.status == "Failed":
+            raise ValidationError(message=f'Cannot update failed endpoint "{endpoint.arn}": DeleteEndpoint is the '
+                                          "only operation that can be performed on a failed endpoint.")
+        if hosted.status != "InService":
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+        hosted.request_update(endpoint_config_name)
+        log.info("endpoint %s: updating to %s", endpoint_name, endpoint_config_name)
+        return str(endpoint.arn)
+
     # ----------------------------------------------------------------- queries
     def lookup(self, name: str) -> Route | None:
-        """(url, variant) of an InService endpoint; None when unknown, creating or failed."""
+        """Where an endpoint's invocations go; None when unknown, Creating or Failed."""
         hosted = self._endpoints.get(name)
-        if hosted is None or hosted.status != "InService":
-            return None
-        return Route(hosted.url, hosted.variant_name)
+        return hosted.route() if hosted is not None else None
 
     def running(self) -> list[str]:
-        """Names of endpoints whose model-server process is alive (tests and diagnostics)."""
+        """Names of endpoints with a live model-server process (tests and diagnostics)."""
         with self._lock:
             hosted = list(self._endpoints.values())
-        return sorted(h.name for h in hosted if h.process is not None and h.process.poll() is None)
+        return sorted(h.name for h in hosted if any(p.poll() is None for p in h.processes()))
 
     def log_path(self, name: str) -> Path | None:
         hosted = self._endpoints.get(name)
@@ -202,86 +200,52 @@ class HostingService:
     # ----------------------------------------------------------------- lifecycle
     def start(self, backend: Any, endpoint: Any) -> HostedEndpoint:
         """Register `endpoint` as Creating and bring it up in a background thread."""
-        directory = self.server.state_dir / "endpoints" / endpoint.endpoint_name
-        hosted = HostedEndpoint(name=endpoint.endpoint_name, endpoint=endpoint, directory=directory)
-        hosted.set_status("Creating")
+        hosted = HostedEndpoint(name=endpoint.endpoint_name, endpoint=endpoint,
+                                directory=inside(self.endpoints_dir, endpoint.endpoint_name),
+                                s3=self._s3_client, options=self.options)
         with self._lock:
             self._endpoints[hosted.name] = hosted
-        hosted.thread = threading.Thread(
-            target=self._create, args=(backend, hosted), daemon=True, name=f"endpoint-{hosted.name}"
-        )
-        hosted.thread.start()
+        hosted.start(backend)
         return hosted
 
     def stop(self, name: str) -> None:
-        """Stop an endpoint's server (also while it is still Creating) and forget it."""
+        """Stop an endpoint's servers (also while it is still Creating), delete its model data, forget it."""
         with self._lock:
             hosted = self._endpoints.pop(name, None)
         if hosted is not None:
-            self._stop(hosted)
+            hosted.stop()
 
-    def stop_all(self) -> None:
+    def stop_all(self, remove_files: bool = True) -> None:
         """Stop every model server: the backend is shutting down.
 
         All are sent SIGTERM first, then waited for, so shutdown takes one wait, not one each.
+        With `remove_files` their model data is deleted too (not by an orphaned backend, whose
+        work directory may belong to another one by now).
         """
         with self._lock:
             hosted = list(self._endpoints.values())
             self._endpoints.clear()
         for item in hosted:
-            with item.lock:
-                item.cancelled = True
-                if item.process is not None and item.process.poll() is None:
-                    item.process.terminate()
+            item.terminate()
         for item in hosted:
-            self._stop(item)
+            item.stop(remove_files=remove_files)
 
-    def _stop(self, hosted: HostedEndpoint) -> None:
-        with hosted.lock:
-            hosted.cancelled = True
-            process = hosted.process
-        if process is not None:
-            stop_process(process)
-        if hosted.thread is not None and hosted.thread is not threading.current_thread():
-            hosted.thread.join(timeout=10)
+    def clear_leftovers(self) -> None:
+        """Delete model data no running endpoint owns (a backend killed before it could clean up).
 
-    # ----------------------------------------------------------------- creation thread
-    def _create(self, backend: Any, hosted: HostedEndpoint) -> None:
-        try:
-            self._bring_up(backend, hosted)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a FailureReason
-            if not hosted.cancelled:
-                log.warning("endpoint %s failed: %s", hosted.name, exc)
-                self._fail(hosted, str(exc) if isinstance(exc, EndpointFailure) else
-                           f"Unexpected error while creating the endpoint: {type(exc).__name__}: {exc}")
-
-    def _bring_up(self, backend: Any, hosted: HostedEndpoint) -> None:
-        variant, container = resolve_container(backend, hosted.endpoint.endpoint_config_name)
-        hosted.variant_name = variant
-        model_dir = fetch_model(self._s3_client(), container, hosted.directory)
-        with hosted.lock:
-            if hosted.cancelled:
-                return
-            hosted.port = free_port()
-            hosted.process = model_server.launch(
-                model_dir, hosted.port, hosted.log_path, self._container_environment(container)
-            )
-        log.info("endpoint %s: model server pid %d on port %d", hosted.name, hosted.process.pid, hosted.port)
-        self._wait_healthy(hosted)
-
-    def _container_environment(self, container: dict[str, Any]) -> dict[str, str]:
-        """The model's Environment; on the aws-fidelity stand-in, Neo's images also get `neopytorch`.
-
-        Real Neo's PyTorch inference images (sagemaker-inference-pytorch, sagemaker-neo-pytorch) ship
-        Neo's runtime module `neopytorch`, which entry scripts configure before loading a compiled
-        model. The stand-in's version (tests/standin/neopytorch.py) only records that it was called.
+        Nothing there is usable after a restart (S3 and SageMaker state lived in memory); the
+        model-server logs stay, a few KB each.
         """
-        environment = dict(container.get("Environment") or {})
-        image = container.get("Image", "")
-        if self.server.aws_fidelity and ("sagemaker-inference-pytorch" in image or "sagemaker-neo-pytorch" in image):
-            standin = str(REPO_ROOT / STANDIN_MODULES_DIR)
-            environment["PYTHONPATH"] = os.pathsep.join(filter(None, [standin, environment.get("PYTHONPATH")]))
-        return environment
+        if not self.endpoints_dir.is_dir():
+            return
+        with self._lock:
+            owned = set(self._endpoints)
+        for directory in self.endpoints_dir.iterdir():
+            if directory.name in owned or not directory.is_dir():
+                continue
+            for child in directory.iterdir():
+                if child.name != LOG_NAME:
+                    _remove(child)
 
     def _s3_client(self) -> Any:
         with self._lock:  # boto3 client creation is not thread-safe; clients are
@@ -289,40 +253,19 @@ class HostingService:
                 self._s3 = self.server.boto3_client("s3")
             return self._s3
 
-    def _wait_healthy(self, hosted: HostedEndpoint) -> None:
-        """Poll GET /ping until 200 (InService), process exit or timeout (Failed)."""
-        process = hosted.process
-        assert process is not None
 
-        def healthy_or_cancelled() -> bool:
-            if hosted.cancelled:
-                return True
-            code = process.poll()
-            if code is not None:
-                raise EndpointFailure(with_log(
-                    f"The model server exited with code {code} before answering /ping: "
-                    "check model_fn in code/inference.py and the model files.", hosted.log_path))
-            return ping(hosted.port)
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
-        try:
-            wait_until(healthy_or_cancelled, timeout_s=self.startup_timeout_s, interval_s=PING_INTERVAL_S)
-        except TimeoutError:
-            raise EndpointFailure(with_log(
-                f"The model server did not pass the /ping health check within "
-                f"{self.startup_timeout_s:.0f} s: the model may be too slow to load on this "
-                "machine.", hosted.log_path)) from None
-        self._mark_in_service(hosted)
 
-    def _mark_in_service(self, hosted: HostedEndpoint) -> None:
-        with hosted.lock:
-            if hosted.cancelled:
-                return
-            hosted.set_status("InService")
-        log.info("endpoint %s is InService at %s", hosted.name, hosted.url)
+def _update_endpoint_action(response: Any) -> Any:
+    """SageMakerResponse.update_endpoint: the UpdateEndpoint action (moto dispatches by name)."""
+    from moto.core.responses import ActionResult
 
-    def _fail(self, hosted: HostedEndpoint, reason: str) -> None:
-        with hosted.lock:
-            process = hosted.process
-            hosted.set_status("Failed", reason)
-        if process is not None:
-            stop_process(process)
+    arn = response.sagemaker_backend.update_endpoint(
+        endpoint_name=response._get_param("EndpointName"),
+        endpoint_config_name=response._get_param("EndpointConfigName"))
+    return ActionResult({"EndpointArn": arn})

@@ -9,6 +9,7 @@ points at the endpoint's CloudWatch log.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,11 @@ def resolve_container(backend: Any, endpoint_config_name: str) -> tuple[str, dic
 
 
 def fetch_model(s3: Any, container: dict[str, Any], directory: Path) -> Path:
-    """Download and safely extract the container's ModelDataUrl into `directory/model`."""
+    """Download and safely extract the container's ModelDataUrl into `directory/model`.
+
+    `directory` starts empty (the caller built it with `helpers.paths.inside`); the downloaded
+    archive is deleted once extracted, so an endpoint keeps one copy of its model on disk.
+    """
     url = container.get("ModelDataUrl")
     if not url:
         raise EndpointFailure(
@@ -63,6 +68,8 @@ def fetch_model(s3: Any, container: dict[str, Any], directory: Path) -> Path:
     except Exception as exc:  # noqa: BLE001 - tarfile raises many types
         fix = "Package the model with helpers.packaging.build_model_archive (a gzipped tar, no links, no '..')."
         raise EndpointFailure(f"Could not extract the model data {url}: {exc}. {fix}") from exc
+    finally:
+        archive.unlink(missing_ok=True)
 
 
 def download(s3: Any, url: str, destination: Path) -> None:
@@ -102,3 +109,20 @@ def with_log(sentence: str, path: Path) -> str:
     if not kept:
         return f"{sentence} (See {path}.)"
     return "\n".join([header, *kept])
+
+
+NEO_IMAGES = ("sagemaker-inference-pytorch", "sagemaker-neo-pytorch")  # Neo's PyTorch inference images
+
+
+def container_environment(container: dict[str, Any], standin_modules: str | None = None) -> dict[str, str]:
+    """The model's Environment; with the aws-fidelity stand-in, Neo's images also get `neopytorch`.
+
+    Real Neo's PyTorch inference images ship Neo's runtime module `neopytorch`, which entry scripts
+    configure before loading a compiled model. The stand-in's version (tests/standin/neopytorch.py,
+    `standin_modules` on the PYTHONPATH) only records that it was called.
+    """
+    environment = dict(container.get("Environment") or {})
+    image = container.get("Image", "")
+    if standin_modules and any(name in image for name in NEO_IMAGES):
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [standin_modules, environment.get("PYTHONPATH")]))
+    return environment

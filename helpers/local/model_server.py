@@ -34,6 +34,7 @@ Run: `SM_MODEL_DIR=... SAGEMAKER_BIND_TO_PORT=8080 python -m helpers.local.model
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import json
 import logging
@@ -63,6 +64,7 @@ PARENT_POLL_S = 0.5
 EXIT_BAD_CONFIG = 2
 EXIT_MODEL_LOAD_FAILED = 3
 EXIT_PARENT_GONE = 4
+EXIT_PORT_IN_USE = 5  # another process took the port between the launcher's choice and our bind
 
 log = logging.getLogger("helpers.local.model_server")
 
@@ -240,15 +242,18 @@ def make_app(state: ModelState, settings: Settings) -> Any:
 def launch(
     model_dir: Path, port: int, log_path: Path, environment: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start `python -m helpers.local.model_server` for `model_dir`, logging to `log_path`.
+    """Start `python -m helpers.local.model_server` for `model_dir`, appending to `log_path`.
 
     `environment` is the model's container Environment (from CreateModel); the SageMaker
     variables are set after it so they always win. The child watches this process's pid and
-    exits when it is gone. Stop it with `helpers.local.processes.stop_process`.
+    exits when it is gone. Stop it with `helpers.local.processes.stop_process`. The log is
+    appended to, so a replaced or updated server's log keeps what the one before it wrote (as
+    an endpoint's CloudWatch log group keeps every instance's stream); its working directory is
+    the log's directory.
     """
     sagemaker = {"SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(port), PARENT_PID_ENV: str(os.getpid())}
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log_file:  # the child keeps its own copy of the descriptor
+    with log_path.open("ab") as log_file:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "helpers.local.model_server"],
             env=child_env(environment or {}, sagemaker),
@@ -285,10 +290,33 @@ def configure_logging() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
 
 
+def listen(port: int) -> socket.socket:
+    """Bind and listen on HOST:port ourselves: werkzeug turns a failed bind into sys.exit(1), and
+    the launcher must know a taken port (EXIT_PORT_IN_USE, it retries) from a broken model."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug's server sets it
+    try:
+        sock.bind((HOST, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(settings: Settings) -> int:
     """Listen first (so /ping can say 503), load in the background, serve until stopped."""
     state = ModelState()
-    server: BaseWSGIServer = make_server(HOST, settings.port, make_app(state, settings), threaded=True)
+    try:
+        listening = listen(settings.port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        log.error("port %d is already in use: exiting so the launcher can pick another", settings.port)
+        return EXIT_PORT_IN_USE
+    with listening:  # werkzeug serves a duplicate of this socket
+        server: BaseWSGIServer = make_server(HOST, settings.port, make_app(state, settings), threaded=True,
+                                             fd=listening.fileno())
     failed = threading.Event()
 
     def on_failure() -> None:

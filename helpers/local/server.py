@@ -9,6 +9,13 @@ One process serves two ports on 127.0.0.1:
 
 `helpers.local.control` starts it detached and finds it through the run file, written last,
 once both ports answer, so a run file always describes a server that was ready.
+
+Both servers bind port 0 (the kernel picks a free port as it binds), so no other process can
+take a port between its choice and the bind. While it runs the backend watches its run file:
+once that is gone or names another process (`rm -r work`, a newer backend for the same work
+directory) nobody can find this one any more, so it stops with its model servers instead of
+running on as an orphan. At start and at stop it deletes what only a running backend can use
+(endpoint model data, compilation scratch files): S3 and SageMaker state live in memory.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import argparse
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -26,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from helpers.local import gateway, response_shapes, run_file
-from helpers.local.compilation_service import CompilationService
+from helpers.local.compilation_service import SCRATCH_DIR, CompilationService
 from helpers.local.hosting_service import HostingService
-from helpers.local.processes import answers, free_port
+from helpers.local.processes import answers
 from helpers.local.run_file import RunInfo
 from helpers.local_names import FIDELITIES, HOST
 from helpers.polling import wait_until
@@ -63,57 +71,95 @@ def wait_until_answering(urls: list[str], timeout: float = 30) -> None:
                timeout_message=f"The servers at {urls} did not answer within {timeout:.0f} s.")
 
 
-def serve(work_dir: Path, fidelity: str = "local") -> int:
-    """Run the backend until SIGTERM/SIGINT; return the exit code."""
+def start_moto(timeout: float = 30) -> Any:
+    """moto's threaded server on a port the kernel picks as it binds (port 0): no collision possible."""
     from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    starter = threading.Thread(target=moto.start, daemon=True)  # start() waits forever if the bind fails
+    starter.start()
+    starter.join(timeout)
+    if starter.is_alive():
+        raise RuntimeError(f"moto did not start on {HOST} within {timeout:.0f} s (see the traceback above).")
+    return moto
+
+
+def start_gateway(hosting: HostingService, timing_header: bool = True) -> Any:
+    """The runtime gateway on a port the kernel picks as it binds (port 0), serving in a thread."""
     from werkzeug.serving import make_server
 
+    runtime = make_server(HOST, 0, gateway.make_app(hosting, timing_header=timing_header), threaded=True)
+    threading.Thread(target=runtime.serve_forever, name="runtime-gateway", daemon=True).start()
+    return runtime
+
+
+def orphaned(info: RunInfo) -> str | None:
+    """Why nobody can find this backend any more (None while its run file names it)."""
+    recorded = run_file.read_run_file(Path(info.work_dir))
+    if recorded is None:
+        return f"{run_file.run_file(Path(info.work_dir))} is gone (rm -r of the work directory?)"
+    if recorded.pid != info.pid:
+        return f"{run_file.run_file(Path(info.work_dir))} now names another backend (pid {recorded.pid})"
+    return None
+
+
+def clear_scratch(state_dir: Path, hosting: HostingService) -> None:
+    """Delete what only a running backend uses: compilation scratch files, endpoint model data."""
+    shutil.rmtree(state_dir / SCRATCH_DIR, ignore_errors=True)
+    hosting.clear_leftovers()
+
+
+def serve(work_dir: Path, fidelity: str = "local") -> int:
+    """Run the backend until SIGTERM/SIGINT or until it is orphaned; return the exit code."""
     configure_logging()
     work_dir.mkdir(parents=True, exist_ok=True)
     run_file.state_dir(work_dir).mkdir(parents=True, exist_ok=True)
     log.info("local backend pid %d starting for %s", os.getpid(), work_dir)
-    moto_port, gateway_port = free_port(), free_port()
-    info = RunInfo(
-        pid=os.getpid(), endpoint_url=f"http://{HOST}:{moto_port}", runtime_url=f"http://{HOST}:{gateway_port}",
-        work_dir=str(work_dir), started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), fidelity=fidelity,
-    )
+    info = RunInfo(pid=os.getpid(), endpoint_url="", runtime_url="", work_dir=str(work_dir),
+                   started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), fidelity=fidelity)
     # before moto starts, so every request sees the patched classes
     compilation = CompilationService(info).install()
     hosting = HostingService(info).install()
     response_shapes.install()  # no empty structures SageMaker never sends
+    clear_scratch(info.state_dir, hosting)  # left by a backend that was killed
 
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
 
-    moto = ThreadedMotoServer(ip_address=HOST, port=moto_port, verbose=False)
-    starter = threading.Thread(target=moto.start, daemon=True)  # start() hangs if the bind fails
-    starter.start()
-    starter.join(30)
-    if starter.is_alive():
-        raise RuntimeError(f"moto did not start on {HOST}:{moto_port} (see the traceback above).")
-    runtime = make_server(HOST, gateway_port, gateway.make_app(hosting, timing_header=not info.aws_fidelity),
-                          threaded=True)
-    threading.Thread(target=runtime.serve_forever, name="runtime-gateway", daemon=True).start()
+    moto, runtime = start_moto(), start_gateway(hosting, timing_header=not info.aws_fidelity)
+    info.endpoint_url = f"http://{HOST}:{moto.get_host_and_port()[1]}"
+    info.runtime_url = f"http://{HOST}:{runtime.server_port}"
 
     wait_until_answering([info.endpoint_url, info.runtime_url])
     run_file.write_run_file(info)
     log.info("ready (%s fidelity): moto %s, runtime gateway %s", fidelity, info.endpoint_url, info.runtime_url)
 
-    while not stopping.wait(0.5):
+    reason = None
+    while not stopping.wait(0.5) and not (reason := orphaned(info)):
         pass
-    shutdown(info, runtime, moto, compilation, hosting)
+    if reason:
+        log.warning("%s: nobody can find this backend any more, stopping it and its model servers", reason)
+    shutdown(info, runtime, moto, compilation, hosting, own_files=reason is None)
     return 0
 
 
-def shutdown(info: RunInfo, runtime: Any, moto: Any, compilation: CompilationService, hosting: HostingService) -> None:
-    """Stop in dependency order: no new invocations, jobs and model servers, then moto."""
+def shutdown(info: RunInfo, runtime: Any, moto: Any, compilation: CompilationService, hosting: HostingService,
+             own_files: bool = True) -> None:
+    """Stop in dependency order: no new invocations, jobs and model servers, then moto.
+
+    `own_files` is False for an orphaned backend: its work directory may already belong to
+    another backend, whose files it must not delete.
+    """
     log.info("stopping")
-    run_file.run_file(Path(info.work_dir)).unlink(missing_ok=True)  # nobody should find a server going away
+    if own_files:
+        run_file.run_file(Path(info.work_dir)).unlink(missing_ok=True)  # nobody should find a server going away
     runtime.shutdown()
     compilation.stop_all()
     try:
-        hosting.stop_all()
+        hosting.stop_all(remove_files=own_files)
+        if own_files:
+            clear_scratch(info.state_dir, hosting)
     except Exception:  # noqa: BLE001 - a failing service must not keep moto (and the port) alive
         log.exception("stopping the local endpoints failed")
     moto.stop()
