@@ -257,6 +257,8 @@ def plot_stage_counts(stages: dict[str, Counter[str]], save_to: Path | None = No
     """
     import matplotlib.pyplot as plt
 
+    from helpers.plots import save_figure
+
     shown = count_table(stages, top=top)[:-1]
     labels = [r["operator type"] for r in shown][::-1]
     height = 0.8 / len(stages)
@@ -272,7 +274,4 @@ def plot_stage_counts(stages: dict[str, Counter[str]], save_to: Path | None = No
     axis.legend(loc="lower right")
     axis.grid(axis="x", alpha=0.3)
     figure.tight_layout()
-    if save_to is not None:
-        save_to.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(save_to, dpi=110, bbox_inches="tight")
-    return figure
+    return save_figure(figure, save_to)

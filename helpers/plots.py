@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import LogFormatter
 
 
-def _save(figure: Any, save_to: Path | None) -> Any:
+def save_figure(figure: Any, save_to: Path | None) -> Any:
+    """Write `figure` to `save_to` (creating its folder) when given; return the figure."""
     if save_to is not None:
         save_to.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(save_to, dpi=110, bbox_inches="tight")
@@ -30,7 +31,7 @@ def image_grid(images: list[Any], titles: list[str], save_to: Path | None = None
         axis.imshow(image)
         axis.set_title(title, fontsize=11)
     figure.tight_layout()
-    return _save(figure, save_to)
+    return save_figure(figure, save_to)
 
 
 def latency_distributions(samples: dict[str, list[float]], title: str, save_to: Path | None = None) -> Any:
@@ -54,7 +55,7 @@ def latency_distributions(samples: dict[str, list[float]], title: str, save_to: 
     axis.grid(axis="y", alpha=0.3, which="both")
     axis.tick_params(axis="x", labelrotation=20)
     figure.tight_layout()
-    return _save(figure, save_to)
+    return save_figure(figure, save_to)
 
 
 def speedup_bars(rows: list[dict[str, Any]], save_to: Path | None = None, batch: int = 1) -> Any:
@@ -73,4 +74,4 @@ def speedup_bars(rows: list[dict[str, Any]], save_to: Path | None = None, batch:
     axis.set_title(f"Speedup over eager PyTorch, batch {batch}")
     axis.set_ylim(0, max(values, default=1.0) * 1.15)
     figure.tight_layout()
-    return _save(figure, save_to)
+    return save_figure(figure, save_to)
