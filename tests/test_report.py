@@ -166,7 +166,7 @@ def test_helpers_run_writes_the_report_and_prints_its_path(tmp_path, monkeypatch
     import helpers.runner
     from helpers.cli import main
 
-    def fake_run(work, only, keep_backend):  # what a run leaves: one executed notebook (or one that failed)
+    def fake_run(work, only, keep_backend, parameters=None):  # what a run leaves: one executed notebook (or one that failed)
         (work / "executed").mkdir(parents=True)
         nbformat.write(_executed("01 · Trace", [("x = 1", [])], error=bool(exit_code)), work / "executed" / "01_trace.ipynb")
         return exit_code
