@@ -139,9 +139,9 @@ def local(mock_aws_server) -> Iterator[Local]:
     hosting = HostingService(mock_aws_server, startup_timeout_s=30, restart_limit=2, restart_window_s=60).install()
     server = make_server(HOST, 0, gateway.make_app(hosting), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    s3 = boto3.client("s3", region_name=REGION)
-    s3.create_bucket(Bucket=BUCKET)
-    try:
+    try:  # moto is patched from here on: whatever happens, it is restored and every server stopped
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
         yield Local(hosting, boto3.client("sagemaker", region_name=REGION), s3,
                     f"http://{HOST}:{server.server_port}", Path(mock_aws_server.work_dir))
     finally:

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from subprocess import Popen
+from subprocess import Popen, TimeoutExpired
 
 from helpers.local import model_server
 from helpers.local.hosting_steps import EndpointFailure, ping, with_log
@@ -92,6 +92,16 @@ class Instance:
 
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.poll()
+
+    def settled_exit_code(self, wait_s: float = 0.5) -> int | None:
+        """The exit code, waiting up to `wait_s` for it: a killed server resets its connections a
+        moment before it can be reaped, and poll() answers None while another thread reaps it."""
+        if self.process is None:
+            return None
+        try:
+            return self.process.wait(timeout=wait_s)
+        except TimeoutExpired:
+            return None
 
     def note(self, line: str) -> None:
         """Add a line of hosting's own to the model server's log (a replacement, a traffic switch)."""

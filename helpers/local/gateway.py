@@ -18,7 +18,8 @@ so the notebooks' error handling is the one they would need on AWS:
   answer it: botocore raises a ClientError whose code is "413". Checked before anything else,
   so a client that works locally never sends what AWS refuses;
 - 503 `ServiceUnavailable` while the endpoint's model server is being replaced after it died
-  (hosted_endpoint). The runtime model documents it as "The service is unavailable. Try your
+  (hosted_endpoint), and for an invocation whose connection failed because it died just then
+  (its model never answered, so a retry is safe to the extent the first try was). The runtime model documents it as "The service is unavailable. Try your
   call again."; botocore retries a 503 by itself (its `_retry.json` `service_unavailable`
   policy in legacy mode, a transient status code in standard mode), so a client usually only
   sees the retry's delay. ModelNotReadyException (429) is documented for serverless and
@@ -153,6 +154,8 @@ def make_app(hosting: HostingService, *, timing_header: bool = True) -> WSGIApp:
             answer = upstream.request("POST", f"{route.url}/invocations", body=body, headers=forward_headers(request))
         except (OSError, urllib3.exceptions.HTTPError) as exc:
             waited = time.perf_counter() - started
+            if hosting.being_replaced(name):  # it died just now: the watcher restarts it
+                return unavailable(hosting, name), waited
             reason = f"The model server did not answer ({type(exc).__name__}: {exc}): " + hosting.diagnose(name)
             return model_error(hosting, name, route.variant_name, 0, reason), waited
         waited = time.perf_counter() - started

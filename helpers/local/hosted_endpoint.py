@@ -115,12 +115,18 @@ class HostedEndpoint:
     def processes(self) -> list[Any]:
         return [i.process for i in (self.serving, self.pending) if i is not None and i.process is not None]
 
+    def being_replaced(self) -> bool:
+        """True when the serving model server has exited (or is being restarted): what a failed
+        connection to it means, rather than an error of the model."""
+        instance = self.serving
+        return self.replacing or instance is None or instance.settled_exit_code() is not None
+
     def diagnose(self) -> str:
         """Why the model server may not answer (alive or exit code, and its log), for errors."""
         instance = self.serving
         if instance is None or instance.process is None:
             return f"endpoint {self.name} has no model server process."
-        code = instance.exit_code()
+        code = instance.settled_exit_code()
         state = "is running" if code is None else f"exited with code {code}"
         return f"its model server (pid {instance.process.pid}) {state}; see {self.log_path}."
 

@@ -192,6 +192,12 @@ class HostingService:
         hosted = self._endpoints.get(name)
         return hosted.log_path if hosted else None
 
+    def being_replaced(self, name: str) -> bool:
+        """True when the endpoint's model server died (it is or will be restarted): the gateway
+        then answers 503, which clients retry, instead of a ModelError."""
+        hosted = self._endpoints.get(name)
+        return hosted is not None and hosted.being_replaced()
+
     def diagnose(self, name: str) -> str:
         """Why an endpoint's server may not answer, for the gateway's errors."""
         hosted = self._endpoints.get(name)
