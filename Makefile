@@ -79,8 +79,8 @@ $(STAMP312): pyproject.toml
 	$(VENV312)/bin/python -m pip install --quiet -e '.[dev,aws]'
 	@touch $(STAMP312)
 
-test-py312: $(STAMP312)  ## the unit tests again on Python 3.12, in .venv312 (the notebooks run in `make test`)
-	$(VENV312)/bin/python -m pytest tests -p no:cacheprovider
+test-py312: $(STAMP312)  ## the fast unit tests again on Python 3.12, in .venv312 (servers and notebooks: `make test`)
+	$(VENV312)/bin/python -m pytest tests -m "not slow" -p no:cacheprovider
 
 lint: setup
 	$(VENV)/bin/ruff check helpers tests tools conftest.py
