@@ -83,7 +83,7 @@ test-py312: $(STAMP312)  ## the fast unit tests again on Python 3.12, in .venv31
 	$(VENV312)/bin/python -m pytest tests -m "not slow" -p no:cacheprovider
 
 lint: setup
-	$(VENV)/bin/ruff check helpers tests tools conftest.py
+	$(VENV)/bin/ruff check helpers tests tools notebooks conftest.py
 
 kernel: setup  ## register .venv as the Jupyter kernel the notebooks name, for your user (SageMaker Studio)
 	$(PY) -m ipykernel install --user --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"

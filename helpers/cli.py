@@ -135,10 +135,19 @@ def _run(args: argparse.Namespace) -> int:
     return code
 
 
+def _own_options(remainder: list[str]) -> list[str]:
+    """A sub-command's own options: `main` puts a "--" in front so that argparse.REMAINDER keeps
+    the leading ones (`loadtest --clients 1`); the sub-command's parser must not see it (nor one the
+    user typed: `bench -- --json`)."""
+    while remainder[:1] == ["--"]:
+        remainder = remainder[1:]
+    return remainder
+
+
 def _bench(args: argparse.Namespace) -> int:
     from helpers.bench import main as bench_main
 
-    return bench_main(args.bench_args)
+    return bench_main(_own_options(args.bench_args))
 
 
 def _cleanup(args: argparse.Namespace) -> int:
@@ -150,7 +159,7 @@ def _cleanup(args: argparse.Namespace) -> int:
 def _loadtest(args: argparse.Namespace) -> int:
     from helpers.loadtest import main as loadtest_main
 
-    return loadtest_main(args.loadtest_args)
+    return loadtest_main(_own_options(args.loadtest_args))
 
 
 def _translate(args: argparse.Namespace) -> int:

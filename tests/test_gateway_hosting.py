@@ -23,6 +23,7 @@ import boto3
 import numpy as np
 import psutil
 import pytest
+import support
 from botocore.config import Config
 from PIL import Image
 
@@ -115,14 +116,6 @@ def server_processes(aws: Aws, name: str) -> list[psutil.Process]:
     """Live model servers of endpoint `name` (hosting runs each in its endpoint directory)."""
     directory = str(aws.endpoints_dir / name)
     return module_processes(("helpers.local.model_server",), lambda process: process.cwd() == directory)
-
-
-def is_dead(process: psutil.Process) -> bool:
-    """Exited: gone, or a zombie its parent (the backend) has not reaped yet."""
-    try:
-        return process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def delete_endpoint(aws: Aws, name: str) -> None:
@@ -284,7 +277,7 @@ def test_a_killed_model_server_is_replaced_and_clients_retry(aws, model_url):
     assert described["EndpointStatus"] == "InService", described.get("FailureReason")
     (process,) = server_processes(aws, name)
     os.kill(process.pid, signal.SIGKILL)
-    wait_until(lambda: is_dead(process), timeout_s=30, interval_s=0.05,
+    wait_until(lambda: support.is_gone(process), timeout_s=30, interval_s=0.05,
                timeout_message=f"the killed model server {process.pid} is still alive after 30 s")
 
     no_retries = boto3.client("sagemaker-runtime", endpoint_url=aws.info.runtime_url, region_name=aws.info.region,

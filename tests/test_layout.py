@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -37,10 +36,35 @@ def test_architecture_page_names_every_module():
     assert not unnamed, f"docs/ARCHITECTURE.md does not say where {unnamed} belong: add them to its tables"
 
 
+def layout_paths(tree: str) -> set[str]:
+    """The .py files a README tree names, as paths: a line's first field (before two spaces) holds
+    names; a name ending in "/" is a folder that the more indented lines below it sit in."""
+    folders: list[tuple[int, str]] = []
+    paths = set()
+    for line in tree.splitlines():
+        if not line.strip() or line.startswith("```"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        while folders and folders[-1][0] >= indent:
+            folders.pop()
+        prefix = "".join(folder for _, folder in folders)
+        for name in (part.strip() for part in re.split(r"\s{2,}", line.strip())[0].split(",")):
+            if name.endswith("/"):
+                folders.append((indent, name))
+            elif name.endswith(".py"):
+                paths.add(prefix + name)
+    return paths
+
+
+def test_layout_paths_reads_nested_folders():
+    tree = "helpers/    x\n  a.py    y\n  sub/    z\n    b.py, c.py   w\n  d/e.py   v\ntests/   t\n"
+    assert layout_paths(tree) == {"helpers/a.py", "helpers/sub/b.py", "helpers/sub/c.py", "helpers/d/e.py"}
+
+
 def test_readme_layout_matches_the_tree():
     readme = (REPO_ROOT / "README.md").read_text()
     layout = readme[readme.index("## Layout"):readme.index("## Tests")]
-    listed = set(re.findall(r"[\w]+\.py", layout))
-    files = {Path(path).name for path in DOCUMENTED}
+    listed = {path for path in layout_paths(layout) if path.startswith("helpers/")}
+    files = set(DOCUMENTED)
     assert listed == files, (f"README's Layout lists {sorted(listed - files)} that do not exist and misses "
                              f"{sorted(files - listed)}: update it")

@@ -9,9 +9,8 @@ import pytest
 
 from helpers import aws, loadtest
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_load_test_serves_every_level_without_errors(local_backend, model_archive, monkeypatch):
     for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ACCESS_KEY_ID",
                      "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_REGION", "NEO_WORKSHOP_WORK_DIR"):
@@ -33,3 +32,30 @@ def test_load_test_only_runs_locally(monkeypatch):
     monkeypatch.setattr(aws, "_connect_aws", lambda work: aws.Backend("aws", None, "r", "a", "role", "b", work))
     with pytest.raises(RuntimeError, match="only on the local backend"):
         loadtest.run(None, [1], 1, 1)
+
+
+@pytest.mark.parametrize("typed", [["--clients", "1", "4", "--requests", "3"], ["--", "--clients", "1", "4", "--requests", "3"]])
+def test_loadtest_command_passes_its_options_through(typed, monkeypatch, capsys):
+    """`python -m helpers loadtest --clients 1 4 --requests 3` reaches the load test's own parser
+    (the sub-command parses its options itself; a stray "--" from the dispatcher must not reach it)."""
+    from helpers import cli
+
+    seen = {}
+
+    def fake_run(work_dir, levels, requests, max_seconds, archive=None):
+        seen.update(levels=levels, requests=requests, max_seconds=max_seconds)
+        return []
+
+    monkeypatch.setattr(loadtest, "run", fake_run)
+    assert cli.main(["loadtest", *typed]) == 0
+    assert seen == {"levels": [1, 4], "requests": 3, "max_seconds": 60}
+
+
+def test_loadtest_and_bench_commands_answer_help(capsys):
+    from helpers import cli
+
+    for command in ("loadtest", "bench"):
+        with pytest.raises(SystemExit) as done:
+            cli.main([command, "--help"])
+        assert done.value.code == 0
+        assert f"python -m helpers {command}" in capsys.readouterr().out

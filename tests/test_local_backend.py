@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import psutil
 import pytest
+import support
 
 from helpers.local import control
 from helpers.local_names import STATE_DIR_NAME
@@ -204,13 +205,6 @@ def model_servers(pid: int) -> list[psutil.Process]:
     return [c for c in psutil.Process(pid).children(recursive=True) if "helpers.local.model_server" in c.cmdline()]
 
 
-def is_gone(process: psutil.Process) -> bool:
-    try:
-        return process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 def test_removing_the_work_directory_stops_the_backend_and_its_model_servers(tmp_path) -> None:
     """`rm -r work` while the backend runs: it notices (its run file is gone) and stops, servers and all."""
     import shutil
@@ -228,8 +222,8 @@ def test_removing_the_work_directory_stops_the_backend_and_its_model_servers(tmp
 
         shutil.rmtree(work)
 
-        wait_until(lambda: all(is_gone(p) for p in family), timeout_s=30, interval_s=0.1,
-                   timeout_message=lambda: f"still running after rm -r work: {[p for p in family if not is_gone(p)]}")
+        wait_until(lambda: all(support.is_gone(p) for p in family), timeout_s=30, interval_s=0.1,
+                   timeout_message=lambda: f"still running after rm -r work: {[p for p in family if not support.is_gone(p)]}")
         assert control.find_backends(work) == []
         assert control.status(work) is None
     finally:
@@ -263,7 +257,7 @@ def test_stop_finds_a_backend_that_lost_its_run_file(tmp_path, monkeypatch) -> N
     info = control.start(work)
     monkeypatch.setattr(control, "read_run_file", lambda _: None)  # as if the run file were unreadable
     assert control.stop(work) is True
-    assert not psutil.pid_exists(info.pid) or is_gone(psutil.Process(info.pid))
+    assert not psutil.pid_exists(info.pid) or support.is_gone(psutil.Process(info.pid))
     assert run_file.read_run_file(work) is None
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+import support
 from PIL import Image
 
 from helpers.container.inference import preprocess_image
@@ -58,18 +59,6 @@ class Server:
         return self.request("POST", "/invocations", body, headers)
 
 
-def ping_status(port: int) -> int | None:
-    """GET /ping status, or None while nothing listens yet."""
-    connection = http.client.HTTPConnection(model_server.HOST, port, timeout=5)
-    try:
-        connection.request("GET", "/ping")
-        return connection.getresponse().status
-    except OSError:
-        return None
-    finally:
-        connection.close()
-
-
 def start_server(model_dir: Path, log: Path, until: int | None = 200) -> Server:
     """Launch a model server; poll /ping until it answers `until` (or just answers, if None)."""
     port = free_port()
@@ -77,7 +66,7 @@ def start_server(model_dir: Path, log: Path, until: int | None = 200) -> Server:
     statuses: list[int] = []
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        status = ping_status(port)
+        status = support.ping_status(port)
         if status is not None:
             statuses.append(status)
             if until is None or status == until:
@@ -129,12 +118,6 @@ def server(model_dir, tmp_path_factory) -> Iterator[Server]:
     stop_and_check_gone(running)
 
 
-def npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
-
-
 def cat_batch(config: dict) -> np.ndarray:
     with Image.open(CAT_JPEG) as image:
         return preprocess_image(image, config)[None]
@@ -172,7 +155,7 @@ def test_png(server):
 
 
 def test_npy_in_npy_out(server, config, assert_npy_says_cat):
-    status, headers, body = server.invoke(npy_bytes(cat_batch(config)), "application/x-npy", "application/x-npy")
+    status, headers, body = server.invoke(support.npy(cat_batch(config)), "application/x-npy", "application/x-npy")
     assert status == 200, body
     assert headers["content-type"] == "application/x-npy"
     assert_npy_says_cat(body)
@@ -209,7 +192,7 @@ def test_corrupt_image_is_400(server):
 
 
 def test_wrong_array_shape_is_400(server):
-    status, _, body = server.invoke(npy_bytes(np.zeros((1, 3, 32, 32), np.float32)), "application/x-npy")
+    status, _, body = server.invoke(support.npy(np.zeros((1, 3, 32, 32), np.float32)), "application/x-npy")
     assert status == 400 and "shape" in json.loads(body)["message"]
 
 
@@ -252,13 +235,7 @@ def test_model_dir_without_model_exits_with_a_clear_error(model_dir, tmp_path):
     (empty / "code").mkdir(parents=True)
     for name in ("inference.py", "model-config.json"):
         (empty / "code" / name).write_bytes((model_dir / "code" / name).read_bytes())
-    log = tmp_path / "model-server.log"
-    process = model_server.launch(empty, free_port(), log)
-    try:
-        assert process.wait(START_TIMEOUT_S) == model_server.EXIT_MODEL_LOAD_FAILED
-    finally:
-        stop_process(process)
-    output = log.read_text()
+    output = support.load_failure_log(empty, tmp_path / "model-server.log", START_TIMEOUT_S)
     assert "loading the model failed" in output
     assert "No model artifact" in output and "model.pth" in output
 
@@ -323,7 +300,7 @@ def test_loading_then_ready_and_error_mapping(toy_dir, tmp_path):
 
 def start_server_wait(server: Server, status: int) -> Server:
     deadline = time.monotonic() + 30
-    while ping_status(server.port) != status:
+    while support.ping_status(server.port) != status:
         assert time.monotonic() < deadline, server.log.read_text()
         time.sleep(0.05)
     return server

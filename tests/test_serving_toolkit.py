@@ -15,6 +15,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+import support
 import torch
 
 from helpers.local import serving_defaults as defaults
@@ -34,17 +35,7 @@ def entry_script(source: str) -> ModuleType:
 @pytest.fixture
 def model_dir(tmp_path) -> Path:
     """A model directory holding a tiny TorchScript model.pth: y = [x0, x1 + x2]."""
-    linear = torch.nn.Linear(3, 2, bias=False)
-    with torch.no_grad():
-        linear.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]))
-    torch.jit.save(torch.jit.script(linear), str(tmp_path / "model.pth"))
-    return tmp_path
-
-
-def npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
+    return support.save_tiny_linear(tmp_path)
 
 
 def serve(module: ModuleType | None, model_dir: Path, body: bytes, content_type: str | None,
@@ -200,7 +191,7 @@ def test_missing_or_exactly_wildcard_accept_is_the_default(accept, expected):
 
 def test_default_output_fn_takes_the_first_known_type_and_answers_the_whole_accept(model_dir):
     accept = "image/png, application/x-npy,application/json"
-    body, content_type = serve(None, model_dir, npy(np.array([[1, 2, 3]], np.float32)), NPY, accept)
+    body, content_type = serve(None, model_dir, support.npy(np.array([[1, 2, 3]], np.float32)), NPY, accept)
     assert content_type == accept  # the default output_fn returns no content type of its own
     np.testing.assert_array_equal(np.load(io.BytesIO(body)), [[1.0, 5.0]])
 
@@ -223,7 +214,7 @@ def test_an_accept_the_defaults_cannot_encode_is_500(model_dir):
 
 
 def test_default_input_fn_keeps_the_npy_dtype_and_makes_json_and_csv_float32():
-    assert defaults.default_input_fn(npy(np.arange(3, dtype=np.int64)), NPY).dtype == torch.int64
+    assert defaults.default_input_fn(support.npy(np.arange(3, dtype=np.int64)), NPY).dtype == torch.int64
     assert defaults.default_input_fn("[1, 2]", JSON).dtype == torch.float32
     assert defaults.default_input_fn("1,2\n3,4\n", CSV).tolist() == [[1.0, 2.0], [3.0, 4.0]]
 
@@ -231,7 +222,7 @@ def test_default_input_fn_keeps_the_npy_dtype_and_makes_json_and_csv_float32():
 def test_npy_bodies_are_never_unpickled():
     """Deliberate difference: the toolkit loads .npy with allow_pickle=True."""
     with pytest.raises(ValueError, match="allow_pickle"):
-        defaults.default_input_fn(npy(np.array([{"a": 1}], dtype=object)), NPY)
+        defaults.default_input_fn(support.npy(np.array([{"a": 1}], dtype=object)), NPY)
 
 
 @pytest.mark.parametrize("result, expected", [

@@ -22,7 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
-import torch
+import support
 from botocore.config import Config
 
 from helpers.local_names import DUMMY_CREDENTIALS
@@ -54,11 +54,8 @@ def aws(local_backend) -> dict[str, Any]:
 
 def model_dir_with(script: str, directory: Path) -> Path:
     """model.pth (the oracle's 3 -> 2 linear TorchScript model) and code/inference.py."""
-    linear = torch.nn.Linear(3, 2, bias=False)
-    with torch.no_grad():
-        linear.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]))
     (directory / "code").mkdir(parents=True)
-    torch.jit.save(torch.jit.script(linear), str(directory / "model.pth"))
+    support.save_tiny_linear(directory)
     (directory / "code" / "inference.py").write_text(script)
     return directory
 

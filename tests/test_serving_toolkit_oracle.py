@@ -10,7 +10,6 @@ Content-Type and body must agree. Deliberate differences are tested in test_serv
 from __future__ import annotations
 
 import importlib
-import io
 import sys
 import textwrap
 from pathlib import Path
@@ -19,18 +18,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
+import support
 
 from helpers.local import serving_toolkit as toolkit
 
 transformer = pytest.importorskip("sagemaker_inference.transformer")
 pytorch_handler = pytest.importorskip("sagemaker_pytorch_serving_container.default_pytorch_inference_handler")
-
-
-def npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 SCRIPTS = {
@@ -75,7 +68,7 @@ REQUESTS = [
     (b"[[1, 2, 3]]", "application/json", "*/*"),
     (b"[[1, 2, 3]]", "application/json", "text/csv"),
     (b"1,2,3\n", "text/csv", "application/x-npy"),
-    (npy(np.array([[1, 2, 3]], np.float32)), "application/x-npy", "image/png, application/json"),
+    (support.npy(np.array([[1, 2, 3]], np.float32)), "application/x-npy", "image/png, application/json"),
     (b"[[1, 2, 3]]", "application/json; charset=utf-8", None),
     (b"\xff\xd8\xff", "application/x-image", None),
     (b"[[1, 2, 3]]", "application/json", "text/html"),
@@ -114,10 +107,7 @@ def written(body: Any) -> bytes:
 
 @pytest.fixture
 def model_dir(tmp_path, monkeypatch) -> Path:
-    linear = torch.nn.Linear(3, 2, bias=False)
-    with torch.no_grad():
-        linear.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]))
-    torch.jit.save(torch.jit.script(linear), str(tmp_path / "model.pth"))
+    support.save_tiny_linear(tmp_path)
     (tmp_path / "code").mkdir()
     # The toolkit finds "the one .pt/.pth file" by bare name, i.e. in the working directory,
     # which TorchServe sets to the model directory for its workers.

@@ -19,6 +19,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+import support
 import torch
 
 from helpers.compiler import compile_torchscript
@@ -78,17 +79,6 @@ SDK_ENVIRONMENT = {
 }
 
 
-def ping(port: int) -> int | None:
-    connection = http.client.HTTPConnection(model_server.HOST, port, timeout=5)
-    try:
-        connection.request("GET", "/ping")
-        return connection.getresponse().status
-    except OSError:
-        return None
-    finally:
-        connection.close()
-
-
 def invoke(port: int, body: bytes, content_type: str, accept: str | None = None) -> tuple[int, str, bytes]:
     connection = http.client.HTTPConnection(model_server.HOST, port, timeout=60)
     headers = {"Content-Type": content_type} | ({"Accept": accept} if accept else {})
@@ -105,7 +95,7 @@ def serving(model_dir: Path, log: Path, environment: dict[str, str] | None = Non
     port = free_port()
     process = model_server.launch(model_dir, port, log, environment)
     deadline = time.monotonic() + START_TIMEOUT_S
-    while ping(port) != 200:
+    while support.ping_status(port) != 200:
         if process.poll() is not None or time.monotonic() > deadline:
             stop_process(process)
             pytest.fail(f"model server did not become healthy:\n{log.read_text()}")
@@ -191,10 +181,5 @@ def test_transform_fn_with_input_fn_never_gets_healthy(tmp_path):
         "def input_fn(body, content_type):\n    return body\n"
         "def transform_fn(model, body, content_type, accept):\n    return body\n"
     )
-    log = tmp_path / "model-server.log"
-    process = model_server.launch(model_dir, free_port(), log)
-    try:
-        assert process.wait(START_TIMEOUT_S) == model_server.EXIT_MODEL_LOAD_FAILED
-    finally:
-        stop_process(process)
-    assert "Cannot use transform_fn implementation in conjunction with" in log.read_text()
+    log = support.load_failure_log(model_dir, tmp_path / "model-server.log", START_TIMEOUT_S)
+    assert "Cannot use transform_fn implementation in conjunction with" in log

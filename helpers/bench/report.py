@@ -106,8 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     from helpers.paths import work_dir
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--"]:  # `python -m helpers bench -- --json`: argparse.REMAINDER keeps the "--"
-        argv = argv[1:]
     args = build_parser().parse_args(argv)
     out_dir = work_dir(args.work_dir) / "bench"
     started = time.perf_counter()
