@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,7 @@ def _connect_aws(work: Path) -> Backend:
             "SSO or a Studio execution role), or use BACKEND = 'local'."
         ) from exc
     bucket = sdk_default_bucket(session.region_name, account)
-    backend = Backend("aws", session, session.region_name, account, _aws_role(), bucket, work)
+    backend = Backend("aws", session, session.region_name, account, _aws_role(session), bucket, work)
     ensure_bucket(backend)
     return backend
 
@@ -174,12 +175,14 @@ def _connect_aws(work: Path) -> Backend:
 SAGEMAKER_METADATA_FILE = Path("/opt/ml/metadata/resource-metadata.json")
 
 
-def _aws_role() -> str:
+def _aws_role(session: Any = None) -> str:
     """The execution role: `$NEO_WORKSHOP_ROLE_ARN`, or the Studio/notebook-instance role.
 
     Outside SageMaker the SDKs' get_execution_role would turn the caller's own identity (an SSO
     or assumed role) into a "role" that SageMaker then cannot assume, failing much later: there the
-    role must be given explicitly.
+    role must be given explicitly. Inside, the SDK reads the space's metadata; where that fails
+    (a space whose metadata names no user profile makes sagemaker-core call DescribeUserProfile
+    without one), the kernel's own credentials are the execution role's: STS names it.
     """
     if os.environ.get(ROLE_ENV):
         return os.environ[ROLE_ENV]
@@ -191,11 +194,40 @@ def _aws_role() -> str:
 
     try:
         return sdk.execution_role()
-    except sdk.SDKNotFoundError as exc:
-        raise RuntimeError(f"Set {ROLE_ENV} to a SageMaker execution role ARN. {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - the SDKs raise ValueError and botocore errors
-        raise RuntimeError(f"Could not look up this space's execution role ({type(exc).__name__}: {exc}): the "
-                           f"role may lack sagemaker:DescribeUserProfile/DescribeDomain; set {ROLE_ENV}.") from exc
+    except Exception as exc:  # noqa: BLE001 - the SDKs raise ValueError, botocore errors, SDKNotFoundError
+        sdk_error = exc
+    try:
+        return _role_of_caller(session)
+    except Exception as exc:  # noqa: BLE001 - no session, not an assumed role, STS refused
+        raise RuntimeError(f"Could not look up this space's execution role ({type(sdk_error).__name__}: {sdk_error}; "
+                           f"from STS: {exc}): the role may lack sagemaker:DescribeUserProfile/DescribeDomain/"
+                           f"DescribeSpace; set {ROLE_ENV} to the execution role's ARN.") from sdk_error
+
+
+ASSUMED_ROLE = re.compile(r"arn:(aws[\w-]*):sts::(\d{12}):assumed-role/([\w+=,.@-]+)/.+")
+
+
+def _role_of_caller(session: Any) -> str:
+    """The IAM role whose credentials this kernel uses, as an IAM role ARN with its path.
+
+    The same steps as sagemaker-core's Session.get_caller_identity_arn (helper/session_helper.py)
+    after its metadata look-up: STS GetCallerIdentity gives
+    arn:aws:sts::<account>:assumed-role/<name>/<session>; IAM GetRole gives the ARN with the role's
+    path (console-made execution roles live under service-role/); without iam:GetRole, a name
+    starting AmazonSageMaker-ExecutionRole is taken to be under service-role/, as the SDK does.
+    """
+    if session is None:
+        raise ValueError("no AWS session to ask")
+    arn = session.client("sts").get_caller_identity()["Arn"]
+    match = ASSUMED_ROLE.fullmatch(arn)
+    if match is None:
+        raise ValueError(f"the caller {arn} is not an assumed role")
+    partition, account, name = match.groups()
+    try:
+        return session.client("iam").get_role(RoleName=name)["Role"]["Arn"]
+    except Exception:  # noqa: BLE001 - no iam:GetRole permission: build the ARN as the SDK does
+        path = "service-role/" if name.startswith("AmazonSageMaker-ExecutionRole") else ""
+        return f"arn:{partition}:iam::{account}:role/{path}{name}"
 
 
 def ensure_bucket(backend: Backend) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers.endpoints import HOURLY_USD
+from helpers.endpoints import HOURLY_USD, delete_endpoints
 
 PREFIX = "neo-workshop"
 TAG = ("project", "neo-workshop")
@@ -102,11 +102,11 @@ def find_objects(s3: Any, bucket: str) -> list[Resource]:
     return found
 
 
-def delete(sm: Any, s3: Any, resources: list[Resource]) -> list[Resource]:
+def delete(sm: Any, s3: Any, resources: list[Resource], **waits: Any) -> list[Resource]:
     """Delete `resources` in dependency order (endpoints first: they bill); return what went.
 
-    A refusal (an endpoint AWS will not delete yet, a permission) is printed and the rest goes on:
-    what is not returned is still there, and main() lists it.
+    A refusal (a permission, an endpoint that would not finish Creating) is printed and the rest goes
+    on: what is not returned is still there, and main() lists it. `waits` go to `delete_endpoints`.
     """
     from botocore.exceptions import ClientError, WaiterError
 
@@ -120,10 +120,11 @@ def delete(sm: Any, s3: Any, resources: list[Resource]) -> list[Resource]:
             print(f"  could not delete {resource.kind} {resource.name}: {exc}")
             return False
 
-    endpoints = [r for r in resources if r.kind == "endpoint" and attempt(r, sm.delete_endpoint, EndpointName=r.name)]
-    waiter = sm.get_waiter("endpoint_deleted")
-    deleted += [r for r in endpoints if attempt(r, waiter.wait, EndpointName=r.name,
-                                                WaiterConfig={"Delay": 15, "MaxAttempts": 80})]
+    endpoints = [r for r in resources if r.kind == "endpoint"]
+    not_gone = delete_endpoints(sm, [r.name for r in endpoints], **waits)  # waits out one still Creating
+    for name, why in not_gone.items():
+        print(f"  could not delete endpoint {name}: {why}")
+    deleted += [r for r in endpoints if r.name not in not_gone]
     for resource in resources:
         if resource.kind in ("endpoint config", "model", "compilation job"):
             *_, method, parameter = LISTINGS[resource.kind]

@@ -87,7 +87,7 @@ def _wait_for_one(sm: Any, name: str, phases: tuple[tuple[int, int], ...]) -> tu
                 if status not in ("Creating", "Updating"):
                     return status, last.get("FailureReason") or str(exc)
                 break  # still coming up: the next phase polls less often
-    waited = sum(delay * attempts for delay, attempts in phases) / 60
+    waited = sum(delay * attempts for delay, attempts in phases) // 60
     return status, (f"still {status} after about {waited:.0f} minutes. It is billed while it exists: delete it "
                     "with the notebook's clean-up cell or `python -m helpers cleanup --backend aws --yes`, "
                     "and look at its CloudWatch logs (/aws/sagemaker/Endpoints/" + name + ").")
@@ -109,18 +109,58 @@ def workshop_resources(sm: Any, prefix: str) -> dict[str, list[str]]:
     return found
 
 
-def delete_workshop_endpoints(sm: Any, prefix: str) -> dict[str, list[str]]:
-    """Delete every endpoint, endpoint config and model whose name starts with `prefix`.
+# Endpoint statuses in which SageMaker refuses DeleteEndpoint with ValidationException 'Cannot update
+# in-progress endpoint "<arn>".' (message and code: aws/amazon-sagemaker-operator-for-k8s,
+# controllers/sdkutil/clientwrapper/sagemaker_client.go, DeleteEndpointInProgressMessagePrefix;
+# status values: botocore's EndpointStatus enum). A clean-up must wait these out, then delete.
+IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack")
+DELETE_WAIT = {"Delay": 15, "MaxAttempts": 80}  # botocore's EndpointDeleted waiter, up to 20 minutes
 
-    Safe to run twice and after a failure half-way: it deletes what exists and returns it.
-    Endpoints go first (they bill), then it waits until they are gone (on AWS a deletion takes a
-    minute or two; botocore's EndpointDeleted waiter polls every 30 s). One refusal does not stop
-    the rest: everything is tried, then a RuntimeError lists what is left and why.
+
+def delete_endpoints(sm: Any, names: list[str], *, phases: tuple[tuple[int, int], ...] = WAIT_PHASES,
+                     delete_wait: dict[str, int] = DELETE_WAIT) -> dict[str, str]:
+    """Delete the endpoints `names` and wait until they are gone; return {name: why not} for the rest.
+
+    SageMaker deletes an endpoint only when it is not in progress: one still Creating (an
+    interrupted run, a wait that timed out) is waited for first, until InService or Failed, since
+    leaving it would bill for as long as it lives. Only deletions SageMaker accepted are waited on.
     """
     from botocore.exceptions import ClientError, WaiterError
 
+    problems: dict[str, str] = {}
+    accepted = []
+    for name in names:
+        try:
+            status = sm.describe_endpoint(EndpointName=name)["EndpointStatus"]
+            if status in IN_PROGRESS:
+                print(f"endpoint {name} is {status}: SageMaker deletes it only once that is over, waiting...")
+                _wait_for_one(sm, name, phases)
+            sm.delete_endpoint(EndpointName=name)
+            accepted.append(name)
+        except ClientError as exc:
+            message = exc.response.get("Error", {}).get("Message", str(exc))
+            if not message.startswith("Could not find endpoint"):  # gone already: nothing to do
+                problems[name] = message
+    for name in accepted:
+        try:
+            sm.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig=delete_wait)
+        except WaiterError as exc:
+            problems[name] = f"is not gone (status {(exc.last_response or {}).get('EndpointStatus', 'unknown')})"
+    return problems
+
+
+def delete_workshop_endpoints(sm: Any, prefix: str, **waits: Any) -> dict[str, list[str]]:
+    """Delete every endpoint, endpoint config and model whose name starts with `prefix`.
+
+    Safe to run twice and after a failure half-way: it deletes what exists and returns it.
+    Endpoints go first (they bill; `delete_endpoints` waits out one still Creating), then their
+    configs and models. One refusal does not stop the rest: everything is tried, then a
+    RuntimeError lists what is left and why.
+    """
+    from botocore.exceptions import ClientError
+
     found = workshop_resources(sm, prefix)
-    problems: list[str] = []
+    problems = [f"endpoint {name}: {why}" for name, why in delete_endpoints(sm, found["endpoints"], **waits).items()]
 
     def attempt(what: str, call: Any, **kwargs: str) -> None:
         try:
@@ -128,14 +168,6 @@ def delete_workshop_endpoints(sm: Any, prefix: str) -> dict[str, list[str]]:
         except ClientError as exc:
             problems.append(f"{what}: {exc.response.get('Error', {}).get('Message', exc)}")
 
-    for name in found["endpoints"]:
-        attempt(f"endpoint {name}", sm.delete_endpoint, EndpointName=name)
-    for name in found["endpoints"]:
-        try:
-            sm.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig={"Delay": 15, "MaxAttempts": 80})
-        except WaiterError as exc:
-            status = (exc.last_response or {}).get("EndpointStatus", "unknown")
-            problems.append(f"endpoint {name} is not gone (status {status})")
     for name in found["endpoint_configs"]:
         attempt(f"endpoint config {name}", sm.delete_endpoint_config, EndpointConfigName=name)
     for name in found["models"]:

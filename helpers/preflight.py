@@ -239,7 +239,8 @@ def _verdict(archive: Path, framework_version: str, input_shape: list[int]) -> s
             if problems:
                 raise PreflightError(" ".join(problems))
             target = SIDE_ENVIRONMENTS.get(framework_version)
-            hint = (f"`make {target}` adds one (torch 2.0.1 has wheels up to Python 3.11, 1.8.1 up to 3.8)"
+            hint = (f"`make {target}` adds one; torch 2.0.1 has wheels up to Python 3.11, 1.8.1 up to 3.8, "
+                    "which make finds with pyenv or downloads with uv, as in SageMaker Studio"
                     if target else f"set {FRAMEWORK_PYTHON_ENV} to a Python with torch {framework_version}")
             return "; ".join([*parts, f"not loaded: no torch {framework_version} here ({hint})"]) + "."
         try:

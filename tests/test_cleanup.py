@@ -10,8 +10,6 @@ import pytest
 
 from helpers import cleanup, cli
 
-pytestmark = pytest.mark.slow
-
 ROLE = "arn:aws:iam::123456789012:role/neo-workshop-tests"
 IMAGE = "neo-workshop/local-model-server:pytorch-cpu"
 
@@ -28,6 +26,7 @@ def make_model(sm, name: str, model_url: str, tags: list | None = None) -> None:
                     PrimaryContainer={"Image": IMAGE, "ModelDataUrl": model_url})
 
 
+@pytest.mark.slow
 def test_cleanup_lists_then_deletes_only_the_workshops(local_backend, sm_s3, model_archive, capsys):
     sm, s3 = sm_s3
     bucket = f"sagemaker-{local_backend.region}-{local_backend.account_id}"
@@ -54,8 +53,10 @@ def test_cleanup_lists_then_deletes_only_the_workshops(local_backend, sm_s3, mod
 
     assert cli.main(["cleanup", "--work-dir", str(work), "--yes"]) == 0
     assert "Deleted" in capsys.readouterr().out
-    assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["someone-elses-model"]
-    assert not sm.list_endpoints()["Endpoints"] and not sm.list_endpoint_configs()["EndpointConfigs"]
+    left = {m["ModelName"] for m in sm.list_models()["Models"]}  # (the session's backend: other tests' too)
+    assert "someone-elses-model" in left and not left & {"neo-workshop-cleanup", "tagged-by-the-workshop"}
+    assert "neo-workshop-cleanup" not in {e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]}
+    assert "neo-workshop-cleanup" not in {c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]}
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert keys == ["someone-else/data.csv"]
     sm.delete_model(ModelName="someone-elses-model")
@@ -68,3 +69,60 @@ def test_cleanup_of_a_local_backend_that_is_not_running_starts_nothing(tmp_path,
     assert cleanup.main("local", tmp_path) == 0
     assert "not running" in capsys.readouterr().out
     assert not (tmp_path / "local-aws" / "server.json").exists()
+
+
+def test_cleanup_on_an_aws_account_deletes_only_the_workshops(monkeypatch, capsys):
+    """`--backend aws`: boto3's own session and region (moto's mock_aws stands in for the account),
+    the default bucket's neo-workshop/ prefix only, nothing untagged and unprefixed."""
+    from moto import mock_aws
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    with mock_aws():
+        sm, s3 = boto3.client("sagemaker"), boto3.client("s3")
+        bucket = "sagemaker-eu-west-1-123456789012"  # the SageMaker default bucket's name for this account
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        for key in ("neo-workshop/model/model.tar.gz", "neo-workshop/compiled/model-ml_c5.tar.gz", "theirs/x"):
+            s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+        url = f"s3://{bucket}/neo-workshop/model/model.tar.gz"
+        for name in ("neo-workshop-ep-compiled", "their-model"):
+            make_model(sm, name, url)
+        sm.create_endpoint_config(EndpointConfigName="neo-workshop-ep-compiled", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": "neo-workshop-ep-compiled", "InitialInstanceCount": 1,
+            "InstanceType": "ml.c5.xlarge"}])
+        sm.create_endpoint(EndpointName="neo-workshop-ep-compiled", EndpointConfigName="neo-workshop-ep-compiled")
+
+        assert cleanup.main("aws") == 0
+        listing = capsys.readouterr().out
+        assert "REAL AWS account" in listing and "$0.204/hour" in listing and "theirs/x" not in listing
+        assert len(sm.list_models()["Models"]) == 2, "listing deletes nothing"
+
+        assert cleanup.main("aws", yes=True) == 0
+        assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["their-model"]
+        assert not sm.list_endpoints()["Endpoints"] and not sm.list_endpoint_configs()["EndpointConfigs"]
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["theirs/x"]
+
+
+class JobsOnly:
+    """SageMaker as cleanup.delete sees it when only compilation jobs are left: records the calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def stop_compilation_job(self, CompilationJobName):  # noqa: N803 - boto3's parameter name
+        self.calls.append(("stop", CompilationJobName))
+
+    def delete_compilation_job(self, CompilationJobName):  # noqa: N803
+        self.calls.append(("delete", CompilationJobName))
+
+
+def test_cleanup_stops_a_running_compilation_job_and_deletes_a_finished_one(capsys):
+    sm = JobsOnly()
+    resources = [cleanup.Resource("compilation job", "neo-workshop-running", "INPROGRESS"),
+                 cleanup.Resource("compilation job", "neo-workshop-done", "COMPLETED")]
+    deleted = cleanup.delete(sm, None, resources)
+    assert sm.calls == [("stop", "neo-workshop-running"), ("delete", "neo-workshop-done")]
+    assert [r.name for r in deleted] == ["neo-workshop-done"], "a stopping job is deleted by the next run"

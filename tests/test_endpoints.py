@@ -132,7 +132,7 @@ def test_notebook_03_gives_the_container_every_variable_aws_documents():
 
 
 class RefusingSageMaker:
-    """Lists one of each resource; DeleteEndpoint is refused (e.g. still Creating on AWS)."""
+    """Lists one of each resource; the endpoint is InService but DeleteEndpoint is refused (a permission)."""
 
     class exceptions:  # noqa: N801 - boto3's attribute name
         from botocore.exceptions import ClientError
@@ -146,11 +146,14 @@ class RefusingSageMaker:
                       "list_models": ("Models", "ModelName")}[method]
         return type("P", (), {"paginate": lambda _self, **kw: [{key: [{field: "neo-workshop-ep-x"}]}]})()
 
+    def describe_endpoint(self, EndpointName):  # noqa: N803
+        return {"EndpointName": EndpointName, "EndpointStatus": "InService"}
+
     def delete_endpoint(self, EndpointName):  # noqa: N803
         from botocore.exceptions import ClientError
 
-        raise ClientError({"Error": {"Code": "ValidationException", "Message": "Cannot delete a Creating endpoint"}},
-                          "DeleteEndpoint")
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized to perform: "
+                                     "sagemaker:DeleteEndpoint"}}, "DeleteEndpoint")
 
     def get_waiter(self, name):
         return type("W", (), {"wait": lambda _self, **kw: None})()
@@ -166,6 +169,59 @@ def test_cleanup_goes_on_after_a_refusal_and_says_what_is_left():
     from helpers.endpoints import delete_workshop_endpoints
 
     sm = RefusingSageMaker()
-    with pytest.raises(RuntimeError, match="endpoint neo-workshop-ep-x: Cannot delete a Creating endpoint.*bills"):
+    with pytest.raises(RuntimeError, match="endpoint neo-workshop-ep-x: not authorized to perform: sagemaker:DeleteEndpoint.*bills"):
         delete_workshop_endpoints(sm, "neo-workshop-ep")
     assert sm.deleted == ["neo-workshop-ep-x", "neo-workshop-ep-x"], "configs and models are still deleted"
+
+
+def stubbed_sagemaker():
+    import boto3
+    from botocore.stub import Stubber
+
+    sm = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return sm, Stubber(sm)
+
+
+def described(name: str, status: str) -> dict:
+    return {"EndpointName": name, "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}",
+            "EndpointConfigName": name, "EndpointStatus": status, "CreationTime": 0, "LastModifiedTime": 0}
+
+
+def test_an_endpoint_still_creating_is_waited_out_then_deleted(capsys):
+    """SageMaker refuses DeleteEndpoint while Creating ('Cannot update in-progress endpoint'): the
+    clean-up waits until it is InService (or Failed), deletes it, and waits until it is gone."""
+    from helpers.endpoints import delete_endpoints
+
+    sm, stub = stubbed_sagemaker()
+    stub.add_response("describe_endpoint", described("e", "Creating"), {"EndpointName": "e"})
+    stub.add_response("describe_endpoint", described("e", "Creating"), {"EndpointName": "e"})  # the waiter
+    stub.add_response("describe_endpoint", described("e", "InService"), {"EndpointName": "e"})
+    stub.add_response("delete_endpoint", {}, {"EndpointName": "e"})
+    stub.add_client_error("describe_endpoint", "ValidationException", 'Could not find endpoint "e".')
+    with stub:
+        assert delete_endpoints(sm, ["e"], phases=((0, 5),), delete_wait={"Delay": 0, "MaxAttempts": 2}) == {}
+    stub.assert_no_pending_responses()
+    assert "e is Creating: SageMaker deletes it only once that is over" in capsys.readouterr().out
+
+
+def test_an_endpoint_that_never_settles_is_reported_not_waited_on_forever():
+    from helpers.endpoints import delete_endpoints
+
+    sm, stub = stubbed_sagemaker()
+    stub.add_response("describe_endpoint", described("e", "Creating"), {"EndpointName": "e"})
+    for _ in range(2):  # the waiter's attempts
+        stub.add_response("describe_endpoint", described("e", "Creating"), {"EndpointName": "e"})
+    stub.add_client_error("delete_endpoint", "ValidationException",
+                          'Cannot update in-progress endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e".')
+    with stub:
+        problems = delete_endpoints(sm, ["e"], phases=((0, 2),))
+    assert problems == {"e": 'Cannot update in-progress endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e".'}
+
+
+def test_an_endpoint_already_gone_is_no_problem():
+    from helpers.endpoints import delete_endpoints
+
+    sm, stub = stubbed_sagemaker()
+    stub.add_client_error("describe_endpoint", "ValidationException", 'Could not find endpoint "e".')
+    with stub:
+        assert delete_endpoints(sm, ["e"]) == {}

@@ -134,3 +134,50 @@ def test_every_neo_pytorch_version_has_an_inference_image(version, tag, tmp_path
     """The real SDK's tables (sagemaker-core is installed by the aws extra), not a fake."""
     backend = aws.Backend("aws", None, "us-east-1", "111122223333", "arn:role", "bucket", tmp_path)
     assert tag in aws.pytorch_inference_image(backend, version, "ml.c5.xlarge")
+
+
+def stubbed_session(caller_arn: str, role: dict | None):
+    """A boto3 session whose STS names `caller_arn` and whose IAM GetRole answers `role` (or is denied)."""
+    import boto3
+    from botocore.stub import Stubber
+
+    session = boto3.Session(region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    sts, iam = session.client("sts"), session.client("iam")
+    stubs = [Stubber(sts), Stubber(iam)]
+    stubs[0].add_response("get_caller_identity", {"Arn": caller_arn, "Account": "111122223333", "UserId": "AROA:x"})
+    if role is None:
+        stubs[1].add_client_error("get_role", "AccessDenied", "not authorized to perform: iam:GetRole")
+    else:
+        stubs[1].add_response("get_role", {"Role": {**role, "Path": "/", "RoleId": "AROAEXAMPLE1234567890",
+                                                     "CreateDate": "2026-01-01T00:00:00Z",
+                                                     "RoleName": role["Arn"].rsplit("/", 1)[-1]}})
+    for stub in stubs:
+        stub.activate()
+    clients = {"sts": sts, "iam": iam}
+    return type("Session", (), {"client": lambda _self, name: clients[name]})()
+
+
+@pytest.mark.parametrize(("role", "expected"), [
+    ({"Arn": "arn:aws:iam::111122223333:role/service-role/AmazonSageMaker-ExecutionRole-1"},
+     "arn:aws:iam::111122223333:role/service-role/AmazonSageMaker-ExecutionRole-1"),  # IAM tells the path
+    (None, "arn:aws:iam::111122223333:role/service-role/AmazonSageMaker-ExecutionRole-1"),  # the SDK's guess
+])
+def test_a_space_whose_metadata_names_no_profile_gets_its_role_from_sts(monkeypatch, in_studio, role, expected):
+    """sagemaker-core calls DescribeUserProfile(UserProfileName=None) for a space's metadata without a
+    profile and raises ParamValidationError; the kernel's credentials are the execution role's own."""
+    def param_validation():
+        raise ValueError("Parameter validation failed: Invalid type for parameter UserProfileName, value: None")
+
+    _fake_v2(monkeypatch, [])
+    monkeypatch.setattr(sys.modules["sagemaker"], "get_execution_role", param_validation)
+    monkeypatch.delenv(aws.ROLE_ENV, raising=False)
+    caller = "arn:aws:sts::111122223333:assumed-role/AmazonSageMaker-ExecutionRole-1/SageMaker"
+    assert aws._aws_role(stubbed_session(caller, role)) == expected
+
+
+def test_a_caller_that_is_not_an_assumed_role_is_not_taken_for_one(monkeypatch, in_studio):
+    _fake_v2(monkeypatch, [])
+    monkeypatch.setattr(sys.modules["sagemaker"], "get_execution_role", lambda: (_ for _ in ()).throw(ValueError("x")))
+    monkeypatch.delenv(aws.ROLE_ENV, raising=False)
+    with pytest.raises(RuntimeError, match=f"not an assumed role.*{aws.ROLE_ENV}"):
+        aws._aws_role(stubbed_session("arn:aws:iam::111122223333:user/alice", None))

@@ -144,7 +144,16 @@ class HostingService:
         return endpoint
 
     def _delete_endpoint(self, original: Any, backend: Any, endpoint_name: str) -> None:
-        """DeleteEndpoint: stop the model servers first, so the name can be reused at once."""
+        """DeleteEndpoint: refused while Creating or Updating, as SageMaker refuses it
+        (ValidationException 'Cannot update in-progress endpoint "<arn>".', the prefix
+        aws/amazon-sagemaker-operator-for-k8s matches for DeleteEndpoint); otherwise stop the model
+        servers first, so the name can be reused at once."""
+        from moto.sagemaker.exceptions import ValidationError
+
+        hosted = self._endpoints.get(endpoint_name)
+        if hosted is not None and hosted.status in ("Creating", "Updating"):
+            arn = hosted.endpoint.arn
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{arn}".')
         if endpoint_name in backend.endpoints:
             self.stop(endpoint_name)
         original(backend, endpoint_name=endpoint_name)
