@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+TVM_STAMP := $(VENV)/.tvm-installed
 # nbval runs the notebooks in a scratch work directory, never in your own work/.
 NBVAL_WORK := $(CURDIR)/work/nbval
 # ...and again with BACKEND=aws against the aws-fidelity stand-in (`python -m helpers standin`).
@@ -29,7 +30,7 @@ SDKV2 := .venv-sdkv2
 # for a newer Python). ~1.7 GB. With it the pre-flight loads the model with torch 1.8.1 too.
 TORCH18 := .venv-torch18
 
-.PHONY: setup torch20 torch18 sdkv2 workshop test test-py312 lint kernel lab translations clean
+.PHONY: setup torch20 tvm torch18 sdkv2 workshop test test-py312 lint kernel lab translations clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,12 @@ $(TORCH20)/.installed:
 	@touch $@
 
 torch20: $(TORCH20)/.installed  ## torch 2.0.1 beside the workshop, for the pre-flight's real load
+
+$(TVM_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet "apache-tvm==0.27.0.post1"
+	@touch $@
+
+tvm: $(TVM_STAMP)  ## optional: apache-tvm in .venv (100 MB), for notebook 02's Relax view; make test installs it
 
 $(SDKV2)/.installed:
 	@test -x $(SDKV2)/bin/python || $(PYTHON) -m venv $(SDKV2)
@@ -66,9 +73,9 @@ workshop: setup  ## execute every notebook headlessly (executed copies + figures
 
 # nbval executes the English notebooks; notebooks/ko/ has the same code cells (tests/test_translations.py
 # proves it), so conftest.py leaves it out (NEO_WORKSHOP_NBVAL_TRANSLATIONS=1 executes it too).
-test: setup lint torch20 sdkv2  ## unit tests + nbval over every notebook, on local and on the aws stand-in
+test: setup lint torch20 sdkv2 tvm  ## unit tests + nbval over every notebook, on local and on the aws stand-in
 	rm -rf $(NBVAL_WORK) $(NBVAL_AWS_WORK)
-	NEO_WORKSHOP_REQUIRE_TORCH20=1 NEO_WORKSHOP_REQUIRE_SDKV2=1 NEO_WORKSHOP_WORK_DIR=$(NBVAL_WORK) NEO_WORKSHOP_REPEATS=10 \
+	NEO_WORKSHOP_REQUIRE_TORCH20=1 NEO_WORKSHOP_REQUIRE_SDKV2=1 NEO_WORKSHOP_REQUIRE_TVM=1 NEO_WORKSHOP_WORK_DIR=$(NBVAL_WORK) NEO_WORKSHOP_REPEATS=10 \
 		$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 	NEO_WORKSHOP_REPEATS=5 $(PY) -m helpers standin --work-dir $(NBVAL_AWS_WORK) -- \
 		$(PY) -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider

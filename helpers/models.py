@@ -8,8 +8,10 @@ renamed. Two changes, bit-identical in the logits, then let its trace load in to
 FrameworkVersion for TargetPlatform): the five stride-2 convolutions pad with
 `torch.constant_pad_nd` instead of `F.pad` (`Conv2dSameConstantPad`: torch 1.8 has no
 `aten::pad`), and its `nn.Identity` submodules become a plain function (`drop_identity_modules`:
-torch 1.8 cannot parse the `NoneType` a traced Identity is written with). The torchvision models use their own weights when torchvision finds them in its cache;
-otherwise they start from random weights and say so loudly.
+torch 1.8 cannot parse the `NoneType` a traced Identity is written with). Any torchvision
+classifier (`torchvision_classifiers()`: resnet18, mobilenet_v2, shufflenet_v2_x0_5, ...) works
+too: with its own weights when torchvision finds them in its cache, otherwise from random weights,
+saying so loudly.
 """
 
 from __future__ import annotations
@@ -60,7 +62,15 @@ class ModelSpec:
         }
 
 
-AVAILABLE_MODELS = ("efficientnet_lite0", "resnet18", "mobilenet_v2", "mnasnet1_0")
+AVAILABLE_MODELS = ("efficientnet_lite0", "resnet18", "mobilenet_v2", "mnasnet1_0")  # the suggested ones
+
+
+@cache
+def torchvision_classifiers() -> tuple[str, ...]:
+    """The ImageNet classifiers torchvision builds by name (not its detection/segmentation/video models)."""
+    import torchvision
+
+    return tuple(torchvision.models.list_models(module=torchvision.models))
 
 
 @cache
@@ -192,19 +202,13 @@ def _efficientnet_lite0() -> tuple[torch.nn.Module, ModelSpec]:
 
 
 # --------------------------------------------------------------------------- torchvision models
-_TORCHVISION = {
-    "resnet18": "ResNet18_Weights",
-    "mobilenet_v2": "MobileNet_V2_Weights",
-    "mnasnet1_0": "MNASNet1_0_Weights",
-}
-
-
 def _torchvision_model(name: str) -> tuple[torch.nn.Module, ModelSpec]:
     import torchvision
 
-    weights = getattr(torchvision.models, _TORCHVISION[name]).IMAGENET1K_V1
+    enum = torchvision.models.get_model_weights(name)
+    weights = getattr(enum, "IMAGENET1K_V1", enum.DEFAULT)  # the weights the preprocessing spec (256/224) is for
     try:
-        model = getattr(torchvision.models, name)(weights=weights)
+        model = torchvision.models.get_model(name, weights=weights)
         return model, ModelSpec(name=name, source=f"torchvision {weights}")
     except Exception as exc:  # noqa: BLE001 - any download/cache failure means the same thing here
         warnings.warn(
@@ -213,7 +217,7 @@ def _torchvision_model(name: str) -> tuple[torch.nn.Module, ModelSpec]:
             "Use the default efficientnet_lite0 for real predictions offline.",
             stacklevel=3,
         )
-        model = calibrate_batch_norms(getattr(torchvision.models, name)(weights=None))
+        model = calibrate_batch_norms(torchvision.models.get_model(name, weights=None))
         return model, ModelSpec(name=name, pretrained=False,
                                 source="torchvision, random init (batch-norm statistics calibrated on noise)")
 
@@ -246,10 +250,11 @@ def load_model(name: str = DEFAULT_MODEL) -> tuple[torch.nn.Module, ModelSpec]:
     torch.manual_seed(0)
     if name == "efficientnet_lite0":
         model, spec = _efficientnet_lite0()
-    elif name in _TORCHVISION:
+    elif name in torchvision_classifiers():
         model, spec = _torchvision_model(name)
     else:
-        raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(AVAILABLE_MODELS)}.")
+        raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(AVAILABLE_MODELS)}, or any "
+                         "torchvision classifier (models.torchvision_classifiers() lists them).")
     return model.eval(), spec
 
 

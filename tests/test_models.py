@@ -53,14 +53,14 @@ def test_torchvision_model_without_cached_weights_warns_loudly(monkeypatch):
     def refuse(*args, **kwargs):
         raise RuntimeError("no network")
 
-    original = torchvision.models.resnet18
+    original = torchvision.models.get_model
 
-    def fake_resnet18(weights=None):
+    def offline_get_model(name, weights=None):
         if weights is not None:
             refuse()
-        return original(weights=None)
+        return original(name, weights=None)
 
-    monkeypatch.setattr(torchvision.models, "resnet18", fake_resnet18)
+    monkeypatch.setattr(torchvision.models, "get_model", offline_get_model)
     with pytest.warns(UserWarning, match="MEANINGLESS"):
         model, spec = models.load_model("resnet18")
     assert spec.pretrained is False

@@ -1,6 +1,9 @@
-"""TVM's Relax IR before and after fusion (optional: runs only where apache-tvm is installed)."""
+"""TVM's Relax IR before and after fusion (optional for attendees; `make test` installs apache-tvm
+and sets NEO_WORKSHOP_REQUIRE_TVM, so CI runs these instead of skipping them)."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -15,7 +18,9 @@ def test_tvm_absence_is_reported_not_raised():
 
 @pytest.mark.slow
 def test_fusion_folds_batch_norms_and_fuses_each_convolution_with_what_follows():
-    pytest.importorskip("tvm", reason=f"optional: {relax_view.INSTALL_HINT}")
+    if not os.environ.get("NEO_WORKSHOP_REQUIRE_TVM"):
+        pytest.importorskip("tvm", reason=f"optional: {relax_view.INSTALL_HINT}")
+    assert relax_view.tvm_version(), f"make test installs apache-tvm (`make tvm`): {relax_view.INSTALL_HINT}"
     import torch
 
     torch.manual_seed(0)

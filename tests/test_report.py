@@ -177,3 +177,22 @@ def test_helpers_run_writes_the_report_and_prints_its_path(tmp_path, monkeypatch
     assert f"Report (one HTML file, opens offline, share it as is): {tmp_path / 'report.html'}" in capsys.readouterr().out
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "01 · Trace" in page and ("✗ failed" in page) == bool(exit_code)
+
+
+def test_report_of_the_real_lessons_names_each_by_its_title(tmp_path):
+    """The six real lessons (as committed: the report must not need outputs to find a title)."""
+    import html
+    import shutil
+
+    from helpers.paths import NOTEBOOKS_DIR
+
+    lessons = sorted(path.name for path in NOTEBOOKS_DIR.glob("0*.ipynb"))
+    executed = tmp_path / "work" / "executed"
+    executed.mkdir(parents=True)
+    for name in lessons:
+        shutil.copy(NOTEBOOKS_DIR / name, executed / name)
+    page = report.write_report(tmp_path / "work", lessons).read_text(encoding="utf-8")
+    assert len(lessons) == 6
+    for name in lessons:
+        title = nbformat.read(NOTEBOOKS_DIR / name, as_version=4).cells[0].source.splitlines()[0].removeprefix("# ")
+        assert html.escape(title) in page, f"{name}: {title!r} is not in the report"
