@@ -295,7 +295,9 @@ def test_cli_json_output(tmp_path, monkeypatch, capsys):
     from helpers.paths import WORK_DIR_ENV
 
     monkeypatch.delenv(WORK_DIR_ENV, raising=False)
-    code = bench.main(["--", "--json", "--engines", "eager", "neo-local", "--no-bf16", "--batch", "1",
+    from helpers import cli
+
+    code = cli.main(["bench", "--json", "--engines", "eager", "neo-local", "--no-bf16", "--batch", "1",
                        "--repeats", "3", "--warmup", "1", "--work-dir", str(tmp_path)])
     assert code == 0
     rows = json.loads(capsys.readouterr().out)

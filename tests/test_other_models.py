@@ -2,7 +2,7 @@
 
 The notebooks are written around EfficientNet-Lite0 (real weights, offline); a user picks
 another classifier in notebook 01's parameters cell and expects notebooks 02-05 to follow. The
-slow test runs all five headlessly with ResNet-18 (weights the workshop does not ship: offline
+slow test runs all six headlessly with ResNet-18 (weights the workshop does not ship: offline
 it starts from random weights), its parameters injected the way papermill does it, so the
 notebooks themselves stay unchanged.
 """
@@ -65,7 +65,7 @@ def test_random_weights_still_answer_differently_per_image():
 
 
 @pytest.mark.slow
-def test_the_five_notebooks_run_with_a_model_the_workshop_does_not_ship(tmp_path, monkeypatch):
+def test_every_notebook_runs_with_a_model_whose_weights_the_workshop_does_not_ship(tmp_path, monkeypatch):
     monkeypatch.setenv(WORK_DIR_ENV, str(tmp_path / "work"))  # run_notebooks sets it; restored afterwards
     code = runner.run_notebooks(work=tmp_path / "work", parameters={
         "MODEL_NAME": "resnet18",
