@@ -49,7 +49,7 @@ $(TORCH20)/.installed:
 torch20: $(TORCH20)/.installed  ## torch 2.0.1 beside the workshop, for the pre-flight's real load
 
 $(TVM_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet "apache-tvm==0.27.0.post1"
+	$(PY) -m pip install --quiet "apache-tvm==0.27.0.post1" "apache-tvm-ffi==0.1.15.post2"
 	@touch $@
 
 tvm: $(TVM_STAMP)  ## optional: apache-tvm in .venv (100 MB), for notebook 02's Relax view; make test installs it

@@ -223,8 +223,11 @@ def _role_of_caller(session: Any) -> str:
     if match is None:
         raise ValueError(f"the caller {arn} is not an assumed role")
     partition, account, name = match.groups()
+    from botocore.config import Config
+
+    quick = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1})  # a VPC-only domain may not reach IAM
     try:
-        return session.client("iam").get_role(RoleName=name)["Role"]["Arn"]
+        return session.client("iam", config=quick).get_role(RoleName=name)["Role"]["Arn"]
     except Exception:  # noqa: BLE001 - no iam:GetRole permission: build the ARN as the SDK does
         path = "service-role/" if name.startswith("AmazonSageMaker-ExecutionRole") else ""
         return f"arn:{partition}:iam::{account}:role/{path}{name}"

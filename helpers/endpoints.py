@@ -35,6 +35,11 @@ def cost_note(instance_type: str, count: int) -> str:
 # (/work/notes/aws-facts.md F1). (delay in s, attempts) per phase.
 WAIT_PHASES = ((2, 15), (15, 180))
 NOT_FOUND_RETRIES = 3  # DescribeEndpoint may not see a just-created endpoint yet (eventual consistency)
+# Endpoint statuses in which SageMaker refuses DeleteEndpoint with ValidationException 'Cannot update
+# in-progress endpoint "<arn>".' (message and code: aws/amazon-sagemaker-operator-for-k8s,
+# controllers/sdkutil/clientwrapper/sagemaker_client.go, DeleteEndpointInProgressMessagePrefix;
+# status values: botocore's EndpointStatus enum). A clean-up must wait these out, then delete.
+IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 
 
 def wait_for_endpoints(sm: Any, names: list[str], *, phases: tuple[tuple[int, int], ...] = WAIT_PHASES) -> None:
@@ -84,7 +89,7 @@ def _wait_for_one(sm: Any, name: str, phases: tuple[tuple[int, int], ...]) -> tu
                     time.sleep(delay)
                     continue
                 status = last.get("EndpointStatus", "gone")
-                if status not in ("Creating", "Updating"):
+                if status not in IN_PROGRESS:
                     return status, last.get("FailureReason") or str(exc)
                 break  # still coming up: the next phase polls less often
     waited = sum(delay * attempts for delay, attempts in phases) // 60
@@ -109,11 +114,6 @@ def workshop_resources(sm: Any, prefix: str) -> dict[str, list[str]]:
     return found
 
 
-# Endpoint statuses in which SageMaker refuses DeleteEndpoint with ValidationException 'Cannot update
-# in-progress endpoint "<arn>".' (message and code: aws/amazon-sagemaker-operator-for-k8s,
-# controllers/sdkutil/clientwrapper/sagemaker_client.go, DeleteEndpointInProgressMessagePrefix;
-# status values: botocore's EndpointStatus enum). A clean-up must wait these out, then delete.
-IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 DELETE_WAIT = {"Delay": 15, "MaxAttempts": 80}  # botocore's EndpointDeleted waiter, up to 20 minutes
 
 
@@ -121,26 +121,42 @@ def delete_endpoints(sm: Any, names: list[str], *, phases: tuple[tuple[int, int]
                      delete_wait: dict[str, int] = DELETE_WAIT) -> dict[str, str]:
     """Delete the endpoints `names` and wait until they are gone; return {name: why not} for the rest.
 
-    SageMaker deletes an endpoint only when it is not in progress: one still Creating (an
-    interrupted run, a wait that timed out) is waited for first, until InService or Failed, since
-    leaving it would bill for as long as it lives. Only deletions SageMaker accepted are waited on.
+    SageMaker deletes an endpoint only when it is not in progress. Those that can go are deleted
+    first (every minute they live is billed); then one still Creating (an interrupted run, a wait
+    that timed out) is waited for, until InService or Failed, and deleted. One already Deleting
+    (a clean-up interrupted before) is only waited for.
     """
     from botocore.exceptions import ClientError, WaiterError
 
     problems: dict[str, str] = {}
-    accepted = []
-    for name in names:
+    accepted, in_progress = [], []
+
+    def attempt(name: str, call: Any, **kwargs: Any) -> bool:
         try:
-            status = sm.describe_endpoint(EndpointName=name)["EndpointStatus"]
-            if status in IN_PROGRESS:
-                print(f"endpoint {name} is {status}: SageMaker deletes it only once that is over, waiting...")
-                _wait_for_one(sm, name, phases)
-            sm.delete_endpoint(EndpointName=name)
-            accepted.append(name)
+            call(EndpointName=name, **kwargs)
+            return True
         except ClientError as exc:
             message = exc.response.get("Error", {}).get("Message", str(exc))
             if not message.startswith("Could not find endpoint"):  # gone already: nothing to do
                 problems[name] = message
+            return False
+
+    statuses: dict[str, str] = {}
+    for name in names:
+        attempt(name, lambda EndpointName: statuses.update({EndpointName: sm.describe_endpoint(
+            EndpointName=EndpointName)["EndpointStatus"]}))  # noqa: N803 - boto3's parameter name
+    for name, status in statuses.items():
+        if status in IN_PROGRESS:
+            in_progress.append(name)
+        elif status == "Deleting" or attempt(name, sm.delete_endpoint):
+            accepted.append(name)
+    for name in in_progress:
+        print(f"endpoint {name} is still in progress: SageMaker deletes it only once that is over, waiting...")
+        status, reason = _wait_for_one(sm, name, phases)
+        if status in IN_PROGRESS:
+            problems[name] = reason  # still starting after the whole wait: says it bills and what to do
+        elif attempt(name, sm.delete_endpoint):
+            accepted.append(name)
     for name in accepted:
         try:
             sm.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig=delete_wait)

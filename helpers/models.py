@@ -67,10 +67,30 @@ AVAILABLE_MODELS = ("efficientnet_lite0", "resnet18", "mobilenet_v2", "mnasnet1_
 
 @cache
 def torchvision_classifiers() -> tuple[str, ...]:
-    """The ImageNet classifiers torchvision builds by name (not its detection/segmentation/video models)."""
+    """The ImageNet classifiers torchvision builds by name (not its detection/segmentation/video
+    models) that have ImageNet-1K weights to take their preprocessing from. `load_model` also
+    requires batch norm (notebook 02 shows it fused into the convolutions): a ViT, VGG without
+    `_bn`, AlexNet or SqueezeNet is refused there, with the reason."""
     import torchvision
 
-    return tuple(torchvision.models.list_models(module=torchvision.models))
+    return tuple(name for name in torchvision.models.list_models(module=torchvision.models)
+                 if _imagenet_weights(name) is not None)
+
+
+def _imagenet_weights(name: str) -> Any:
+    """IMAGENET1K_V1 where torchvision has it (the classic recipe), else its other ImageNet-1K weights."""
+    import torchvision
+
+    enum = torchvision.models.get_model_weights(name)
+    return getattr(enum, "IMAGENET1K_V1", None) or getattr(enum, "IMAGENET1K_V2", None)
+
+
+def _torchvision_spec(name: str, weights: Any, **fields: Any) -> ModelSpec:
+    """The preprocessing the weights were trained with (resize, crop, interpolation, mean, std)."""
+    transform = weights.transforms()
+    return ModelSpec(name=name, resize=transform.resize_size[0], crop=transform.crop_size[0],
+                     interpolation=transform.interpolation.value, mean=tuple(transform.mean),
+                     std=tuple(transform.std), **fields)
 
 
 @cache
@@ -205,11 +225,10 @@ def _efficientnet_lite0() -> tuple[torch.nn.Module, ModelSpec]:
 def _torchvision_model(name: str) -> tuple[torch.nn.Module, ModelSpec]:
     import torchvision
 
-    enum = torchvision.models.get_model_weights(name)
-    weights = getattr(enum, "IMAGENET1K_V1", enum.DEFAULT)  # the weights the preprocessing spec (256/224) is for
+    weights = _imagenet_weights(name)
     try:
         model = torchvision.models.get_model(name, weights=weights)
-        return model, ModelSpec(name=name, source=f"torchvision {weights}")
+        return model, _torchvision_spec(name, weights, source=f"torchvision {weights}")
     except Exception as exc:  # noqa: BLE001 - any download/cache failure means the same thing here
         warnings.warn(
             f"Pretrained weights for {name} could not be loaded ({type(exc).__name__}: {exc}). "
@@ -217,12 +236,13 @@ def _torchvision_model(name: str) -> tuple[torch.nn.Module, ModelSpec]:
             "Use the default efficientnet_lite0 for real predictions offline.",
             stacklevel=3,
         )
-        model = calibrate_batch_norms(torchvision.models.get_model(name, weights=None))
-        return model, ModelSpec(name=name, pretrained=False,
-                                source="torchvision, random init (batch-norm statistics calibrated on noise)")
+        spec = _torchvision_spec(name, weights, pretrained=False,
+                                 source="torchvision, random init (batch-norm statistics calibrated on noise)")
+        return calibrate_batch_norms(torchvision.models.get_model(name, weights=None), size=spec.crop), spec
 
 
-def calibrate_batch_norms(model: torch.nn.Module, batches: int = 2, batch_size: int = 8) -> torch.nn.Module:
+def calibrate_batch_norms(model: torch.nn.Module, batches: int = 2, batch_size: int = 8,
+                          size: int = 224) -> torch.nn.Module:
     """Give a randomly initialised network the batch-norm statistics its own activations have.
 
     Fresh batch norms assume mean 0 and variance 1 in eval mode, so activations grow layer by
@@ -241,7 +261,7 @@ def calibrate_batch_norms(model: torch.nn.Module, batches: int = 2, batch_size: 
     model.train()
     with torch.no_grad():
         for _ in range(batches):
-            model(torch.randn(batch_size, 3, 224, 224, generator=generator))
+            model(torch.randn(batch_size, 3, size, size, generator=generator))
     return model.eval()
 
 
@@ -252,6 +272,10 @@ def load_model(name: str = DEFAULT_MODEL) -> tuple[torch.nn.Module, ModelSpec]:
         model, spec = _efficientnet_lite0()
     elif name in torchvision_classifiers():
         model, spec = _torchvision_model(name)
+        if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            raise ValueError(f"{name} has no batch norm: the lessons show Neo folding batch norms into convolutions "
+                             "(notebook 02). Pick a CNN with batch norm: resnet*, mobilenet*, mnasnet*, "
+                             "shufflenet*, regnet*, densenet*, efficientnet_b*, vgg*_bn...")
     else:
         raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(AVAILABLE_MODELS)}, or any "
                          "torchvision classifier (models.torchvision_classifiers() lists them).")

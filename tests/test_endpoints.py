@@ -201,7 +201,7 @@ def test_an_endpoint_still_creating_is_waited_out_then_deleted(capsys):
     with stub:
         assert delete_endpoints(sm, ["e"], phases=((0, 5),), delete_wait={"Delay": 0, "MaxAttempts": 2}) == {}
     stub.assert_no_pending_responses()
-    assert "e is Creating: SageMaker deletes it only once that is over" in capsys.readouterr().out
+    assert "e is still in progress: SageMaker deletes it only once that is over" in capsys.readouterr().out
 
 
 def test_an_endpoint_that_never_settles_is_reported_not_waited_on_forever():
@@ -211,11 +211,30 @@ def test_an_endpoint_that_never_settles_is_reported_not_waited_on_forever():
     stub.add_response("describe_endpoint", described("e", "Creating"), {"EndpointName": "e"})
     for _ in range(2):  # the waiter's attempts
         stub.add_response("describe_endpoint", described("e", "Creating"), {"EndpointName": "e"})
-    stub.add_client_error("delete_endpoint", "ValidationException",
-                          'Cannot update in-progress endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e".')
     with stub:
         problems = delete_endpoints(sm, ["e"], phases=((0, 2),))
-    assert problems == {"e": 'Cannot update in-progress endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e".'}
+    stub.assert_no_pending_responses()  # no DeleteEndpoint SageMaker would refuse
+    assert problems["e"].startswith("still Creating after about") and "billed" in problems["e"]
+
+
+def test_endpoints_that_can_go_are_deleted_before_one_in_progress_is_waited_for():
+    """Every minute an InService endpoint lives is billed: it is not kept waiting behind one that is
+    still Creating. One already Deleting (an interrupted clean-up) is only waited for."""
+    from helpers.endpoints import delete_endpoints
+
+    sm, stub = stubbed_sagemaker()
+    for name, status in (("slow", "Creating"), ("up", "InService"), ("going", "Deleting")):
+        stub.add_response("describe_endpoint", described(name, status), {"EndpointName": name})
+    stub.add_response("delete_endpoint", {}, {"EndpointName": "up"})  # before any waiting
+    stub.add_response("describe_endpoint", described("slow", "InService"), {"EndpointName": "slow"})  # the wait
+    stub.add_response("delete_endpoint", {}, {"EndpointName": "slow"})
+    for name in ("up", "going", "slow"):
+        stub.add_client_error("describe_endpoint", "ValidationException", f'Could not find endpoint "{name}".',
+                              expected_params={"EndpointName": name})
+    with stub:
+        assert delete_endpoints(sm, ["slow", "up", "going"], phases=((0, 5),),
+                                delete_wait={"Delay": 0, "MaxAttempts": 2}) == {}
+    stub.assert_no_pending_responses()
 
 
 def test_an_endpoint_already_gone_is_no_problem():

@@ -80,10 +80,11 @@ def test_every_notebook_runs_with_a_model_whose_weights_the_workshop_does_not_sh
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mobilenet_v2", "mnasnet1_0", "shufflenet_v2_x0_5"])
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mnasnet1_0", "shufflenet_v2_x0_5", "efficientnet_b3"])
 def test_other_classifiers_trace_compile_and_match_eager(name, tmp_path):
     """What notebooks 01, 02 and 04 do with a model, for notebook 01's other suggestions and for a
-    torchvision classifier the workshop does not list (shufflenet_v2_x0_5): trace, compile with the
+    torchvision classifier the workshop does not list (shufflenet_v2_x0_5; efficientnet_b3, which
+    wants 300x300 crops resized with bicubic, read from its weights): trace, compile with the
     local Neo, run the artifact the DLR way, same answers as eager. (resnet18 goes through every
     notebook above; after the compile step, nothing in the notebooks depends on the model.)"""
     import numpy as np
@@ -95,7 +96,7 @@ def test_other_classifiers_trace_compile_and_match_eager(name, tmp_path):
     from helpers.runtime import load_compiled_model
     from helpers.tracing import compare, trace_model
 
-    assert (name in AVAILABLE_MODELS) == (name != "shufflenet_v2_x0_5")
+    assert (name in AVAILABLE_MODELS) == (name in ("mobilenet_v2", "mnasnet1_0"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # offline: random weights, said loudly (tested in test_models)
         model, spec = load_model(name)
@@ -109,3 +110,20 @@ def test_other_classifiers_trace_compile_and_match_eager(name, tmp_path):
     candidate = softmax(np.concatenate([compiled.run(image[None])[0] for image in images]))
     result = compare(eager, candidate)
     assert result["max_abs_dprob"] <= 1e-3 and result["top1_agree"] == 1.0, result
+
+
+def test_a_classifier_without_batch_norm_is_refused_with_the_reason():
+    from helpers.models import load_model, torchvision_classifiers
+
+    assert "squeezenet1_1" in torchvision_classifiers()
+    with warnings.catch_warnings(), pytest.raises(ValueError, match="has no batch norm.*resnet"):
+        warnings.simplefilter("ignore")
+        load_model("squeezenet1_1")
+
+
+def test_a_torchvision_model_takes_the_preprocessing_its_weights_were_trained_with():
+    from helpers.models import _imagenet_weights, _torchvision_spec
+
+    spec = _torchvision_spec("efficientnet_b3", _imagenet_weights("efficientnet_b3"))
+    assert (spec.resize, spec.crop, spec.interpolation, spec.input_shape) == (320, 300, "bicubic", (1, 3, 300, 300))
+    assert _torchvision_spec("resnet18", _imagenet_weights("resnet18")).input_shape == (1, 3, 224, 224)

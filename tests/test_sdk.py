@@ -154,7 +154,7 @@ def stubbed_session(caller_arn: str, role: dict | None):
     for stub in stubs:
         stub.activate()
     clients = {"sts": sts, "iam": iam}
-    return type("Session", (), {"client": lambda _self, name: clients[name]})()
+    return type("Session", (), {"client": lambda _self, name, **_: clients[name]})()
 
 
 @pytest.mark.parametrize(("role", "expected"), [

@@ -11,7 +11,8 @@ like the compilation service) so hosting behaves like SageMaker's:
   (and later keeps it healthy) in its own thread;
 - UpdateEndpoint (added): Updating, a new model server from the new endpoint config, traffic
   switched when it is healthy, the old one stopped; InService again;
-- DeleteEndpoint: the model servers are stopped and their model data deleted before moto forgets
+- DeleteEndpoint: refused while the endpoint is Creating or Updating, as SageMaker refuses it;
+  otherwise the model servers are stopped and their model data deleted before moto forgets
   the endpoint, so the name can be reused at once and nothing is left on disk but the log.
 
 Every endpoint's files live in `<work_dir>/local-aws/endpoints/<endpoint>/`, a path built with
