@@ -93,6 +93,19 @@ def wait_for_compilations(sm: Any, job_names: Sequence[str], *, poll_s: float = 
             "stop them with stop_compilation_job."))
 
 
+def finished_jobs(sm: Any, prefix: str, suffixes: tuple[str, ...]) -> list[str]:
+    """Names of finished compilation jobs (COMPLETED, FAILED or STOPPED: the only ones
+    DeleteCompilationJob takes) that start with `prefix` and end with one of `suffixes`, from this
+    run or an earlier one: what a clean-up cell deletes without needing the variables of cells
+    that may never have run."""
+    names = []
+    for page in sm.get_paginator("list_compilation_jobs").paginate(NameContains=prefix):
+        names += [job["CompilationJobName"] for job in page["CompilationJobSummaries"]
+                  if job["CompilationJobName"].startswith(prefix) and job["CompilationJobName"].endswith(suffixes)
+                  and job["CompilationJobStatus"] in COMPILATION_TERMINAL_STATUSES]
+    return sorted(names)
+
+
 def job_target(job: dict[str, Any]) -> str:
     """A job's target as Neo names its artifact: the TargetDevice, or OS_ARCH[_ACCELERATOR]."""
     output = job.get("OutputConfig", {})

@@ -64,3 +64,28 @@ def test_artifact_compiler_reads_what_the_artifact_records(tmp_path, files, comp
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     assert neo.artifact_compiler(tmp_path) == compiler
+
+
+def test_finished_jobs_are_found_by_prefix_and_suffix_from_any_run():
+    """What 02's clean-up cells delete: the failed and exercise jobs of this run or an earlier one,
+    only once finished (DeleteCompilationJob refuses a running job), never the compiled model's."""
+    import boto3
+    from botocore.stub import Stubber
+
+    sm = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+    def job(name: str, status: str) -> dict:
+        return {"CompilationJobName": name, "CompilationJobArn": f"arn:aws:sagemaker:us-east-1:1:compilation-job/{name}",
+                "CreationTime": 0, "CompilationTargetDevice": "ml_c5", "CompilationJobStatus": status}
+
+    stub = Stubber(sm)
+    stub.add_response("list_compilation_jobs", {"CompilationJobSummaries": [
+        job("neo-workshop-20261127-101500-ab12", "COMPLETED"),  # the compiled model: kept
+        job("neo-workshop-20261127-101500-ab12-nhwc", "FAILED"),
+        job("neo-workshop-20261126-090000-cd34-nhwc", "FAILED"),  # an earlier run's
+        job("neo-workshop-20261127-101500-ab12-exercise-fixed", "INPROGRESS"),  # not deletable yet
+        job("someone-neo-workshop-x-nhwc", "FAILED"),  # contains the prefix, does not start with it
+    ]}, {"NameContains": "neo-workshop"})
+    with stub:
+        assert neo.finished_jobs(sm, "neo-workshop", ("-nhwc", "-exercise-fixed")) == [
+            "neo-workshop-20261126-090000-cd34-nhwc", "neo-workshop-20261127-101500-ab12-nhwc"]
