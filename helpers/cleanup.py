@@ -102,13 +102,13 @@ def find_objects(s3: Any, bucket: str) -> list[Resource]:
     return found
 
 
-def delete(sm: Any, s3: Any, resources: list[Resource], **waits: Any) -> list[Resource]:
+def delete(sm: Any, s3: Any, resources: list[Resource]) -> list[Resource]:
     """Delete `resources` in dependency order (endpoints first: they bill); return what went.
 
     A refusal (a permission, an endpoint that would not finish Creating) is printed and the rest goes
-    on: what is not returned is still there, and main() lists it. `waits` go to `delete_endpoints`.
+    on: what is not returned is still there, and main() lists it.
     """
-    from botocore.exceptions import ClientError, WaiterError
+    from botocore.exceptions import ClientError
 
     deleted = []
 
@@ -116,12 +116,12 @@ def delete(sm: Any, s3: Any, resources: list[Resource], **waits: Any) -> list[Re
         try:
             call(**kwargs)
             return True
-        except (ClientError, WaiterError) as exc:
+        except ClientError as exc:
             print(f"  could not delete {resource.kind} {resource.name}: {exc}")
             return False
 
     endpoints = [r for r in resources if r.kind == "endpoint"]
-    not_gone = delete_endpoints(sm, [r.name for r in endpoints], **waits)  # waits out one still Creating
+    not_gone = delete_endpoints(sm, [r.name for r in endpoints])  # waits out one still Creating
     for name, why in not_gone.items():
         print(f"  could not delete endpoint {name}: {why}")
     deleted += [r for r in endpoints if r.name not in not_gone]

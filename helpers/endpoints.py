@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from helpers.local_names import GATEWAY_MS_HEADER
+from helpers.sagemaker_facts import ENDPOINT_IN_PROGRESS_STATUSES as IN_PROGRESS
 
 # Approximate on-demand list prices (USD per hour, us-east-1, real-time inference, 2026):
 # enough to know what forgetting an endpoint costs; see https://aws.amazon.com/sagemaker/pricing/
@@ -35,11 +36,6 @@ def cost_note(instance_type: str, count: int) -> str:
 # (/work/notes/aws-facts.md F1). (delay in s, attempts) per phase.
 WAIT_PHASES = ((2, 15), (15, 180))
 NOT_FOUND_RETRIES = 3  # DescribeEndpoint may not see a just-created endpoint yet (eventual consistency)
-# Endpoint statuses in which SageMaker refuses DeleteEndpoint with ValidationException 'Cannot update
-# in-progress endpoint "<arn>".' (message and code: aws/amazon-sagemaker-operator-for-k8s,
-# controllers/sdkutil/clientwrapper/sagemaker_client.go, DeleteEndpointInProgressMessagePrefix;
-# status values: botocore's EndpointStatus enum). A clean-up must wait these out, then delete.
-IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 
 
 def wait_for_endpoints(sm: Any, names: list[str], *, phases: tuple[tuple[int, int], ...] = WAIT_PHASES) -> None:
@@ -131,31 +127,30 @@ def delete_endpoints(sm: Any, names: list[str], *, phases: tuple[tuple[int, int]
     problems: dict[str, str] = {}
     accepted, in_progress = [], []
 
-    def attempt(name: str, call: Any, **kwargs: Any) -> bool:
+    def call(method: Any, name: str) -> Any:
+        """`method(EndpointName=name)`'s answer, or None: the endpoint is gone, or SageMaker refused (noted)."""
         try:
-            call(EndpointName=name, **kwargs)
-            return True
+            return method(EndpointName=name)
         except ClientError as exc:
             message = exc.response.get("Error", {}).get("Message", str(exc))
             if not message.startswith("Could not find endpoint"):  # gone already: nothing to do
                 problems[name] = message
-            return False
+            return None
 
-    statuses: dict[str, str] = {}
-    for name in names:
-        attempt(name, lambda EndpointName: statuses.update({EndpointName: sm.describe_endpoint(
-            EndpointName=EndpointName)["EndpointStatus"]}))  # noqa: N803 - boto3's parameter name
-    for name, status in statuses.items():
-        if status in IN_PROGRESS:
+    described = {name: call(sm.describe_endpoint, name) for name in names}
+    for name, answer in described.items():
+        if answer is None:
+            continue
+        if answer["EndpointStatus"] in IN_PROGRESS:
             in_progress.append(name)
-        elif status == "Deleting" or attempt(name, sm.delete_endpoint):
+        elif answer["EndpointStatus"] == "Deleting" or call(sm.delete_endpoint, name) is not None:
             accepted.append(name)
     for name in in_progress:
         print(f"endpoint {name} is still in progress: SageMaker deletes it only once that is over, waiting...")
         status, reason = _wait_for_one(sm, name, phases)
         if status in IN_PROGRESS:
             problems[name] = reason  # still starting after the whole wait: says it bills and what to do
-        elif attempt(name, sm.delete_endpoint):
+        elif call(sm.delete_endpoint, name) is not None:
             accepted.append(name)
     for name in accepted:
         try:
@@ -165,7 +160,7 @@ def delete_endpoints(sm: Any, names: list[str], *, phases: tuple[tuple[int, int]
     return problems
 
 
-def delete_workshop_endpoints(sm: Any, prefix: str, **waits: Any) -> dict[str, list[str]]:
+def delete_workshop_endpoints(sm: Any, prefix: str) -> dict[str, list[str]]:
     """Delete every endpoint, endpoint config and model whose name starts with `prefix`.
 
     Safe to run twice and after a failure half-way: it deletes what exists and returns it.
@@ -176,7 +171,7 @@ def delete_workshop_endpoints(sm: Any, prefix: str, **waits: Any) -> dict[str, l
     from botocore.exceptions import ClientError
 
     found = workshop_resources(sm, prefix)
-    problems = [f"endpoint {name}: {why}" for name, why in delete_endpoints(sm, found["endpoints"], **waits).items()]
+    problems = [f"endpoint {name}: {why}" for name, why in delete_endpoints(sm, found["endpoints"]).items()]
 
     def attempt(what: str, call: Any, **kwargs: str) -> None:
         try:

@@ -85,6 +85,16 @@ def _imagenet_weights(name: str) -> Any:
     return getattr(enum, "IMAGENET1K_V1", None) or getattr(enum, "IMAGENET1K_V2", None)
 
 
+def _has_batch_norm(name: str) -> bool:
+    """Whether torchvision's `name` has batch norm, read from its structure alone (built on the
+    meta device: no memory for weights, no download)."""
+    import torchvision
+
+    with torch.device("meta"):
+        model = torchvision.models.get_model(name, weights=None)
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 def _torchvision_spec(name: str, weights: Any, **fields: Any) -> ModelSpec:
     """The preprocessing the weights were trained with (resize, crop, interpolation, mean, std)."""
     transform = weights.transforms()
@@ -271,11 +281,11 @@ def load_model(name: str = DEFAULT_MODEL) -> tuple[torch.nn.Module, ModelSpec]:
     if name == "efficientnet_lite0":
         model, spec = _efficientnet_lite0()
     elif name in torchvision_classifiers():
-        model, spec = _torchvision_model(name)
-        if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        if not _has_batch_norm(name):  # before any weights are fetched
             raise ValueError(f"{name} has no batch norm: the lessons show Neo folding batch norms into convolutions "
                              "(notebook 02). Pick a CNN with batch norm: resnet*, mobilenet*, mnasnet*, "
                              "shufflenet*, regnet*, densenet*, efficientnet_b*, vgg*_bn...")
+        model, spec = _torchvision_model(name)
     else:
         raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(AVAILABLE_MODELS)}, or any "
                          "torchvision classifier (models.torchvision_classifiers() lists them).")

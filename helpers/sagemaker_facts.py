@@ -41,6 +41,17 @@ MAX_INVOCATION_BODY_BYTES = 6291456
 # botocore's sagemaker service model, shape FailureReason: max 1024 characters.
 MAX_FAILURE_REASON_CHARS = 1024
 
+# Endpoint statuses in which SageMaker refuses DeleteEndpoint and UpdateEndpoint with
+# ValidationException 'Cannot update in-progress endpoint "<arn>".' (message and code:
+# aws/amazon-sagemaker-operator-for-k8s, controllers/sdkutil/clientwrapper/sagemaker_client.go,
+# DeleteEndpointInProgressMessagePrefix; the statuses: botocore's EndpointStatus enum).
+ENDPOINT_IN_PROGRESS_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack")
+
+
+def in_progress_endpoint_message(arn: str) -> str:
+    """SageMaker's refusal of a change to an endpoint that is still in progress."""
+    return f'Cannot update in-progress endpoint "{arn}".'
+
 
 # ------------------------------------------------------------------ Neo targets and CompilerOptions
 # The valid targets are the enums of botocore's installed sagemaker service model (shapes

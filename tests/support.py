@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,10 @@ import torch
 from helpers.local import model_server
 from helpers.local.processes import free_port, stop_process
 
-LOOPBACK = "127.0.0.1"
 
-
-def ping_status(port: int, host: str = LOOPBACK) -> int | None:
+def ping_status(port: int) -> int | None:
     """A model server's GET /ping status, or None while nothing listens yet."""
-    connection = http.client.HTTPConnection(host, port, timeout=5)
+    connection = http.client.HTTPConnection(model_server.HOST, port, timeout=5)
     try:
         connection.request("GET", "/ping")
         return connection.getresponse().status
@@ -64,3 +63,14 @@ def load_failure_log(model_dir: Path, log: Path, timeout_s: float = 120) -> str:
     finally:
         stop_process(process)
     return log.read_text()
+
+
+def toolkit_model_dir(directory: Path, monkeypatch) -> Path:
+    """Make `directory` what SageMaker's inference toolkit sees in its worker: the model directory
+    as the working directory (TorchServe's), code/ on sys.path, SAGEMAKER_PROGRAM naming
+    inference.py, and no `inference` module left over from another test (the caller pops it after)."""
+    monkeypatch.chdir(directory)
+    monkeypatch.syspath_prepend(str(directory / "code"))
+    monkeypatch.setenv("SAGEMAKER_PROGRAM", "inference.py")
+    monkeypatch.delitem(sys.modules, "inference", raising=False)
+    return directory

@@ -104,11 +104,7 @@ def oracle_dir(tmp_path, monkeypatch) -> Path:
     """Where the toolkit finds the script: code/ on sys.path, the model directory as cwd."""
     directory = tmp_path / "oracle"
     directory.mkdir()
-    monkeypatch.chdir(directory)
-    monkeypatch.syspath_prepend(str(directory / "code"))
-    monkeypatch.setenv("SAGEMAKER_PROGRAM", "inference.py")
-    monkeypatch.delitem(sys.modules, "inference", raising=False)
-    yield directory
+    yield support.toolkit_model_dir(directory, monkeypatch)
     sys.modules.pop("inference", None)
 
 

@@ -109,13 +109,8 @@ def written(body: Any) -> bytes:
 def model_dir(tmp_path, monkeypatch) -> Path:
     support.save_tiny_linear(tmp_path)
     (tmp_path / "code").mkdir()
-    # The toolkit finds "the one .pt/.pth file" by bare name, i.e. in the working directory,
-    # which TorchServe sets to the model directory for its workers.
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path / "code"))
-    monkeypatch.setenv("SAGEMAKER_PROGRAM", "inference.py")
-    monkeypatch.delitem(sys.modules, "inference", raising=False)
-    yield tmp_path
+    # The toolkit finds "the one .pt/.pth file" by bare name, i.e. in the working directory.
+    yield support.toolkit_model_dir(tmp_path, monkeypatch)
     sys.modules.pop("inference", None)
 
 

@@ -33,6 +33,7 @@ from helpers.local.hosted_endpoint import LOG_NAME, HostedEndpoint, HostingOptio
 from helpers.local.run_file import RunInfo
 from helpers.local_names import STANDIN_MODULES_DIR
 from helpers.paths import REPO_ROOT, inside
+from helpers.sagemaker_facts import ENDPOINT_IN_PROGRESS_STATUSES, in_progress_endpoint_message
 
 # Everything of moto's this service relies on; tests/test_moto_contract.py checks each entry.
 MOTO_INTERNALS = {
@@ -145,16 +146,14 @@ class HostingService:
         return endpoint
 
     def _delete_endpoint(self, original: Any, backend: Any, endpoint_name: str) -> None:
-        """DeleteEndpoint: refused while Creating or Updating, as SageMaker refuses it
-        (ValidationException 'Cannot update in-progress endpoint "<arn>".', the prefix
-        aws/amazon-sagemaker-operator-for-k8s matches for DeleteEndpoint); otherwise stop the model
-        servers first, so the name can be reused at once."""
+        """DeleteEndpoint: refused while the endpoint is in progress, as SageMaker refuses it
+        (`sagemaker_facts.in_progress_endpoint_message`); otherwise stop the model servers first,
+        so the name can be reused at once."""
         from moto.sagemaker.exceptions import ValidationError
 
         hosted = self._endpoints.get(endpoint_name)
-        if hosted is not None and hosted.status in ("Creating", "Updating"):
-            arn = hosted.endpoint.arn
-            raise ValidationError(message=f'Cannot update in-progress endpoint "{arn}".')
+        if hosted is not None and hosted.status in ENDPOINT_IN_PROGRESS_STATUSES:
+            raise ValidationError(message=in_progress_endpoint_message(hosted.endpoint.arn))
         if endpoint_name in backend.endpoints:
             self.stop(endpoint_name)
         original(backend, endpoint_name=endpoint_name)
@@ -181,7 +180,7 @@ class HostingService:
             raise ValidationError(message=f'Cannot update failed endpoint "{endpoint.arn}": DeleteEndpoint is the '
                                           "only operation that can be performed on a failed endpoint.")
         if hosted.status != "InService":
-            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            raise ValidationError(message=in_progress_endpoint_message(endpoint.arn))
         hosted.request_update(endpoint_config_name)
         log.info("endpoint %s: updating to %s", endpoint_name, endpoint_config_name)
         return str(endpoint.arn)
