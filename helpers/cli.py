@@ -8,6 +8,7 @@
     cleanup [--backend aws] [--yes]   list (and delete) everything the workshop created
     loadtest             1, 4 and 8 concurrent clients against a local endpoint (see --help)
     translate status|build|stub|done   the Korean edition (notebooks/ko/), built from the English lessons
+    lesson-time [--write]   learner minutes per lesson (core path, extensions) against the 2-hour slot
 """
 
 from __future__ import annotations
@@ -162,6 +163,12 @@ def _loadtest(args: argparse.Namespace) -> int:
     return loadtest_main(_own_options(args.loadtest_args))
 
 
+def _lesson_time(args: argparse.Namespace) -> int:
+    from helpers.lesson_time import main as lesson_time_main
+
+    return lesson_time_main(_own_options(args.lesson_time_args))
+
+
 def _translate(args: argparse.Namespace) -> int:
     from helpers.translations import main as translate_main
 
@@ -230,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--language", default="ko", help="the edition (default: ko)")
     translate.set_defaults(handler=_translate)
 
+    lesson_time = commands.add_parser("lesson-time", help="learner minutes per lesson (see --help)", add_help=False)
+    lesson_time.add_argument("lesson_time_args", nargs=argparse.REMAINDER)
+    lesson_time.set_defaults(handler=_lesson_time)
+
     bench = commands.add_parser("bench", help="compile + latency benchmark (see --help)", add_help=False)
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench.set_defaults(handler=_bench)
@@ -238,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] in (["bench"], ["loadtest"]):  # they parse their own options (REMAINDER drops leading ones)
+    if argv[:1] in (["bench"], ["loadtest"], ["lesson-time"]):  # they parse their own options (REMAINDER drops leading ones)
         argv = [argv[0], "--", *argv[1:]]
     args = build_parser().parse_args(argv)
     try:

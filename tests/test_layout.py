@@ -62,9 +62,8 @@ def test_layout_paths_reads_nested_folders():
 
 
 def test_readme_layout_matches_the_tree():
-    readme = (REPO_ROOT / "README.md").read_text()
-    layout = readme[readme.index("## Layout"):readme.index("## Tests")]
+    layout = (REPO_ROOT / "docs" / "LAYOUT.md").read_text()
     listed = {path for path in layout_paths(layout) if path.startswith("helpers/")}
     files = set(DOCUMENTED)
-    assert listed == files, (f"README's Layout lists {sorted(listed - files)} that do not exist and misses "
+    assert listed == files, (f"docs/LAYOUT.md lists {sorted(listed - files)} that do not exist and misses "
                              f"{sorted(files - listed)}: update it")
