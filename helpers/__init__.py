@@ -7,3 +7,7 @@ that needs it, so `python -m helpers local status` answers instantly.
 """
 
 __version__ = "0.1.0"
+
+from helpers import quiet as _quiet  # noqa: E402 - after the docstring and version, on purpose
+
+_quiet.apply()

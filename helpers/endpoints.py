@@ -47,19 +47,19 @@ def wait_for_endpoints(sm: Any, names: list[str], *, phases: tuple[tuple[int, in
     FailureReason, after the others were waited for too. One still Creating when the last phase
     ends raises too, saying that it is billed while it exists and how to delete it.
     """
-    from tqdm import tqdm
+    from helpers.progress import StatusLine
 
     started = time.monotonic()
     statuses: dict[str, str] = {}
     failures: dict[str, str] = {}
-    with tqdm(total=None, bar_format="{desc}") as bar:
+    with StatusLine("waiting...") as line:
         for name in names:
-            bar.set_description_str(" | ".join([*(f"{n}: {s}" for n, s in statuses.items()), f"{name}: waiting..."]))
+            line.set(" | ".join([*(f"{n}: {s}" for n, s in statuses.items()), f"{name}: waiting..."]))
             statuses[name], reason = _wait_for_one(sm, name, phases)
             if reason:
                 failures[name] = reason
         elapsed = time.monotonic() - started
-        bar.set_description_str(" | ".join(f"{n}: {s}" for n, s in statuses.items()) + f" ({elapsed:4.0f} s)")
+        line.set(" | ".join(f"{n}: {s}" for n, s in statuses.items()) + f" ({elapsed:4.0f} s)")
     if failures:
         reasons = "; ".join(f"{name}: {reason}" for name, reason in failures.items())
         raise RuntimeError(f"Endpoint(s) did not reach InService: {reasons}. On aws, {', '.join(names)} "

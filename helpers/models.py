@@ -232,10 +232,14 @@ def _efficientnet_lite0() -> tuple[torch.nn.Module, ModelSpec]:
 
 
 # --------------------------------------------------------------------------- torchvision models
-def _torchvision_model(name: str) -> tuple[torch.nn.Module, ModelSpec]:
+def _torchvision_model(name: str, pretrained: bool = True) -> tuple[torch.nn.Module, ModelSpec]:
     import torchvision
 
     weights = _imagenet_weights(name)
+    if not pretrained:  # asked for: no download attempt, no warning
+        spec = _torchvision_spec(name, weights, pretrained=False,
+                                 source="torchvision, random init (batch-norm statistics calibrated on noise)")
+        return calibrate_batch_norms(torchvision.models.get_model(name, weights=None), size=spec.crop), spec
     try:
         model = torchvision.models.get_model(name, weights=weights)
         return model, _torchvision_spec(name, weights, source=f"torchvision {weights}")
@@ -275,8 +279,13 @@ def calibrate_batch_norms(model: torch.nn.Module, batches: int = 2, batch_size: 
     return model.eval()
 
 
-def load_model(name: str = DEFAULT_MODEL) -> tuple[torch.nn.Module, ModelSpec]:
-    """Build a model in eval mode with its preprocessing spec. Seeds torch for random inits."""
+def load_model(name: str = DEFAULT_MODEL, pretrained: bool = True) -> tuple[torch.nn.Module, ModelSpec]:
+    """Build a model in eval mode with its preprocessing spec. Seeds torch for random inits.
+
+    `pretrained=False` gives a torchvision model random weights without trying a download (an
+    exercise that compares a model with itself needs no trained weights); EfficientNet-Lite0's
+    weights ship with the workshop and always load.
+    """
     torch.manual_seed(0)
     if name == "efficientnet_lite0":
         model, spec = _efficientnet_lite0()
@@ -285,7 +294,7 @@ def load_model(name: str = DEFAULT_MODEL) -> tuple[torch.nn.Module, ModelSpec]:
             raise ValueError(f"{name} has no batch norm: the lessons show Neo folding batch norms into convolutions "
                              "(notebook 02). Pick a CNN with batch norm: resnet*, mobilenet*, mnasnet*, "
                              "shufflenet*, regnet*, densenet*, efficientnet_b*, vgg*_bn...")
-        model, spec = _torchvision_model(name)
+        model, spec = _torchvision_model(name, pretrained)
     else:
         raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(AVAILABLE_MODELS)}, or any "
                          "torchvision classifier (models.torchvision_classifiers() lists them).")

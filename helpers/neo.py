@@ -48,14 +48,14 @@ def wait_for_compilation(sm: Any, job_name: str, *, poll_s: float = 2.0, timeout
 
     Returns the last description whatever the outcome; the notebook decides what a FAILED means.
     """
-    from tqdm import tqdm
+    from helpers.progress import StatusLine
 
     started, seen = time.monotonic(), ["starting"]
-    with tqdm(total=None, bar_format="{desc}", desc=f"{job_name}: starting") as bar:
+    with StatusLine(f"{job_name}: starting") as line:
         def finished() -> dict[str, Any] | None:
             job = sm.describe_compilation_job(CompilationJobName=job_name)
             seen.append(job["CompilationJobStatus"])
-            bar.set_description_str(f"{job_name}: {seen[-1]} ({time.monotonic() - started:4.0f} s)")
+            line.set(f"{job_name}: {seen[-1]} ({time.monotonic() - started:4.0f} s)")
             return job if seen[-1] in COMPILATION_TERMINAL_STATUSES else None
 
         return wait_until(finished, timeout_s=timeout_s, interval_s=poll_s, timeout_message=lambda: (
@@ -69,13 +69,13 @@ def wait_for_compilations(sm: Any, job_names: Sequence[str], *, poll_s: float = 
     Each poll describes only the jobs still running. Returns {job name: last description}, in
     the order given, whatever each outcome; the notebook decides what a FAILED means.
     """
-    from tqdm import tqdm
+    from helpers.progress import StatusLine
 
     if not job_names:
         return {}
     started, done = time.monotonic(), {}
     statuses: Counter[str] = Counter()
-    with tqdm(total=len(job_names), unit="job", bar_format="{desc} |{bar:20}| {n_fmt}/{total_fmt} finished") as bar:
+    with StatusLine(f"{len(job_names)} jobs: starting") as line:
         def finished() -> dict[str, dict[str, Any]] | None:
             statuses.clear()
             for name in job_names:
@@ -83,9 +83,9 @@ def wait_for_compilations(sm: Any, job_names: Sequence[str], *, poll_s: float = 
                 statuses[job["CompilationJobStatus"]] += 1
                 if name not in done and job["CompilationJobStatus"] in COMPILATION_TERMINAL_STATUSES:
                     done[name] = job
-                    bar.update(1)
             counts = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
-            bar.set_description_str(f"{len(job_names)} jobs: {counts} ({time.monotonic() - started:4.0f} s)")
+            line.set(f"{len(job_names)} jobs: {counts}, {len(done)}/{len(job_names)} finished "
+                     f"({time.monotonic() - started:4.0f} s)")
             return {name: done[name] for name in job_names} if len(done) == len(job_names) else None
 
         return wait_until(finished, timeout_s=timeout_s, interval_s=poll_s, timeout_message=lambda: (

@@ -61,17 +61,28 @@ def latency_distributions(samples: dict[str, list[float]], title: str, save_to: 
 def speedup_bars(rows: list[dict[str, Any]], save_to: Path | None = None, batch: int = 1) -> Any:
     """Median speedup over eager PyTorch per engine at one batch size, with a line at 1x.
 
-    Precision is in the label so a bf16 bar is never read as an fp32 result.
+    fp32 rows and reduced-precision rows (bf16) get a panel each, with its own title, so a bf16
+    bar is never read beside the fp32 results it must not be compared with.
     """
     chosen = [r for r in rows if r["batch"] == batch and r.get("speedup_vs_eager")]
-    labels = [f"{r['engine']}\n({r['precision']})" for r in chosen]
-    values = [r["speedup_vs_eager"] for r in chosen]
-    figure, axis = plt.subplots(figsize=(max(6.0, 1.3 * len(labels)), 4.5))
-    bars = axis.bar(labels, values, color=["tab:orange" if r["engine"] == "neo-local" else "tab:blue" for r in chosen])
-    axis.bar_label(bars, labels=[f"{v:.1f}x" for v in values], padding=2)
-    axis.axhline(1.0, color="black", linewidth=1, linestyle="--")
-    axis.set_ylabel("speedup vs eager (median latency)")
-    axis.set_title(f"Speedup over eager PyTorch, batch {batch}")
-    axis.set_ylim(0, max(values, default=1.0) * 1.15)
+    panels = [("fp32", [r for r in chosen if r["precision"] == "fp32"]),
+              ("reduced precision (bf16): not comparable with fp32",
+               [r for r in chosen if r["precision"] != "fp32"])]
+    panels = [(title, panel) for title, panel in panels if panel] or [("fp32", [])]
+    widths = [max(len(panel), 2) for _, panel in panels]
+    figure, axes = plt.subplots(1, len(panels), figsize=(max(6.0, 1.6 * sum(widths)), 4.8), squeeze=False,
+                                gridspec_kw={"width_ratios": widths})
+    top = max((r["speedup_vs_eager"] for r in chosen), default=1.0) * 1.18
+    for axis, (title, panel) in zip(axes[0], panels, strict=True):
+        values = [r["speedup_vs_eager"] for r in panel]
+        bars = axis.bar([r["engine"] for r in panel], values,
+                        color=["tab:orange" if r["engine"].startswith("neo-local") else "tab:blue" for r in panel])
+        axis.bar_label(bars, labels=[f"{v:.1f}x" for v in values], padding=2, fontsize=12)
+        axis.axhline(1.0, color="black", linewidth=1, linestyle="--")
+        axis.set_title(title, fontsize=12)
+        axis.set_ylim(0, top)
+        axis.tick_params(axis="x", labelsize=11, rotation=20)
+    axes[0][0].set_ylabel("speedup vs eager (median latency)", fontsize=12)
+    figure.suptitle(f"Speedup over eager PyTorch, batch {batch}", fontsize=13)
     figure.tight_layout()
     return save_figure(figure, save_to)

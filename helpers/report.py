@@ -36,6 +36,10 @@ OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block extra_css -%}{{ super() }}<style>
+/* stderr is mostly progress lines: shown like any other output, not as a pink error block */
+.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"] { background: #f5f5f5; color: #333; }
+</style>{%- endblock extra_css -%}
 """
 
 BENCH_COLUMNS = (  # (key in a bench.json row, heading, format)
@@ -245,7 +249,27 @@ def export_html(notebook: Any, source_dir: Path = NOTEBOOKS_DIR) -> str:
                             extra_loaders=[jinja2.DictLoader({"offline.html.j2": OFFLINE_TEMPLATE})])
     exporter.template_file = "offline.html.j2"
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"path": str(source_dir)}})
-    return body
+    return unique_ids(body)
+
+
+def unique_ids(page: str) -> str:
+    """Number repeated element ids (every lesson has a "Clean up" heading): each anchor is unique.
+
+    The first keeps its id, so links into the first notebook still work; later ones get -2, -3...
+    and their heading links (href="#id" right after) follow them.
+    """
+    import re
+
+    seen: dict[str, int] = {}
+
+    def renumber(match: re.Match[str]) -> str:
+        ident = match.group(2)
+        seen[ident] = seen.get(ident, 0) + 1
+        new = ident if seen[ident] == 1 else f"{ident}-{seen[ident]}"
+        return f"{match.group(1)}{new}{match.group(3)}" + (match.group(4).replace(f"#{ident}", f"#{new}")
+                                                             if match.group(4) else "")
+
+    return re.sub(r'(<h[1-6][^>]*\bid=")([^"]+)(")([^<]*<a[^>]*href="#[^"]+")?', renumber, page)
 
 
 def write_report(work: Path, lessons: list[str] | None = None, since: float | None = None,

@@ -67,11 +67,27 @@ def inject_parameters(notebook: Any, parameters: Mapping[str, Any]) -> list[str]
     return names
 
 
-def execute_notebook(path: Path, executed_dir: Path, parameters: Mapping[str, Any] | None = None) -> float:
+def drop_extensions(notebook: Any) -> int:
+    """Remove the cells tagged `extension` (all of them in an extension notebook); return how many.
+
+    This is the core path a facilitator teaches in a 2-hour slot: `run --core-only` proves that
+    skipping every extension breaks no later cell or notebook.
+    """
+    whole = bool(notebook.metadata.get("extension"))
+    kept = [cell for cell in notebook.cells
+            if not (whole and "cleanup" not in cell.metadata.get("tags", []))
+            and "extension" not in cell.metadata.get("tags", [])]
+    dropped = len(notebook.cells) - len(kept)
+    notebook.cells = kept
+    return dropped
+
+
+def execute_notebook(path: Path, executed_dir: Path, parameters: Mapping[str, Any] | None = None,
+                     core_only: bool = False) -> float:
     """Run one notebook in a fresh kernel and save the executed copy; return the seconds taken.
 
     If a cell fails, the cells tagged `cleanup` after it still run (they delete endpoints and
-    other billable resources), then the original error is raised.
+    other billable resources), then the original error is raised. `core_only` skips extensions.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -79,6 +95,8 @@ def execute_notebook(path: Path, executed_dir: Path, parameters: Mapping[str, An
     from helpers.kernel import current_python_kernel_manager_class
 
     notebook = nbformat.read(path, as_version=4)
+    if core_only and (dropped := drop_extensions(notebook)):
+        print(f"  core path: {dropped} extension cell(s) skipped", flush=True)
     if injected := inject_parameters(notebook, parameters or {}):
         print(f"  parameters: {', '.join(f'{name}={parameters[name]!r}' for name in injected)}", flush=True)
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", config=kernel_config(),
@@ -135,7 +153,7 @@ def _run_cleanup_cells(client: object, notebook: object, after: int) -> None:
 
 
 def run_notebooks(work: Path | None = None, only: list[str] | None = None, keep_backend: bool = False,
-                  parameters: Mapping[str, Any] | None = None) -> int:
+                  parameters: Mapping[str, Any] | None = None, core_only: bool = False) -> int:
     """Execute the notebooks (with `parameters` injected); return a process exit code (0 = all ran)."""
     work = work_dir(work)
     os.environ[WORK_DIR_ENV] = str(work)
@@ -149,7 +167,7 @@ def run_notebooks(work: Path | None = None, only: list[str] | None = None, keep_
         for path in notebooks:
             print(f"▶ {path.name} ...", flush=True)
             try:
-                seconds = execute_notebook(path, executed_dir, parameters)
+                seconds = execute_notebook(path, executed_dir, parameters, core_only)
             except CELL_FAILURES as exc:
                 print(f"✗ {path.name} failed. The failing cell and its error:\n{exc}", file=sys.stderr)
                 print(f"Executed copy (up to the failure): {executed_dir / path.name}", file=sys.stderr)

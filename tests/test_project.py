@@ -49,7 +49,7 @@ def test_notebook_has_the_lesson_shape(path):
     cells = nbformat.read(path, as_version=4).cells
     tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
-    assert "Runtime" in cells[0].source, "the title cell states the runtime"
+    assert "**Core: " in cells[0].source, "the title cell states the learner minutes (python -m helpers lesson-time --write)"
     markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
     assert "## Clean up" in markdown and "## Next" in markdown
     assert "%%writefile" not in "\n".join(c.source for c in cells)
@@ -126,8 +126,8 @@ def _bullets(markdown: str) -> list[str]:
 
 
 def _exercises(cells) -> list[tuple[int, list]]:
-    """(index of the task cell, [task, work cell, solution label, solution]) for each exercise."""
-    return [(i, cells[i:i + 4]) for i, c in enumerate(cells) if "exercise" in _tags(c)]
+    """(index of the task cell, [task, work cell, solution label, solution, answer]) for each exercise."""
+    return [(i, cells[i:i + 5]) for i, c in enumerate(cells) if "exercise" in _tags(c)]
 
 
 def _is_comment_only(source: str) -> bool:
@@ -197,15 +197,23 @@ def test_lesson_has_exercises_with_a_work_cell_and_a_checked_solution(path):
     cells = nbformat.read(path, as_version=4).cells
     exercises = _exercises(cells)
     assert exercises, f"{path.name}: no exercise (a markdown cell tagged 'exercise')"
-    for index, (task, work, label, solution) in exercises:
+    for index, (task, work, label, solution, answer) in exercises:
         where = f"{path.name}, exercise at cell {index}"
         assert task.cell_type == "markdown" and task.source.startswith("### "), f"{where}: a '### ' heading and the task"
         assert len(task.source.split("\n", 1)[-1].strip()) > 40, f"{where}: say what to do, in a sentence or two"
         assert work.cell_type == "code" and _tags(work) == ["exercise-work"], f"{where}: then a code cell tagged 'exercise-work'"
-        assert _is_comment_only(work.source), f"{where}: the work cell holds comments only, so it runs when left empty"
+        first, _, rest = work.source.partition("\n")
+        assert re.fullmatch(r"my_\w+ = None  # your guess\b.+", first), f"{where}: the work cell starts with `my_x = None  # your guess: ...`"
+        assert _is_comment_only(re.sub(r"(?m)^my_\w+ = None  # .*$", "", rest)), \
+            f"{where}: apart from the my_ lines the work cell holds comments only, so it runs when left empty"
         assert label.cell_type == "markdown" and label.source.strip(), f"{where}: then a markdown line introducing the solution"
         assert solution.cell_type == "code" and _tags(solution) == ["solution"], f"{where}: then a code cell tagged 'solution'"
-        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, f"{where}: the solution is collapsed"
+        assert solution.metadata.get("jupyter", {}) == {"source_hidden": True, "outputs_hidden": True}, \
+            f"{where}: the solution is collapsed, code and output, so Run All shows no answer"
+        assert "lessons.verdict(" in solution.source and "my_" in solution.source, f"{where}: the solution prints the prediction beside the measurement"
+        assert "Run All" not in label.source, f"{where}: nothing tells the learner to Run All before trying"
+        assert answer.cell_type == "markdown" and _tags(answer) == ["answer"] and "<details>" in answer.source, \
+            f"{where}: then the explanation, a markdown cell tagged 'answer' inside <details>"
         assert re.search(r"^\s*assert ", solution.source, re.MULTILINE), f"{where}: the solution asserts the outcome"
     assert len([c for c in cells if "solution" in _tags(c)]) == len(exercises), "every solution belongs to an exercise"
     assert len([c for c in cells if "exercise-work" in _tags(c)]) == len(exercises), "every work cell belongs to an exercise"

@@ -166,7 +166,7 @@ def test_helpers_run_writes_the_report_and_prints_its_path(tmp_path, monkeypatch
     import helpers.runner
     from helpers.cli import main
 
-    def fake_run(work, only, keep_backend, parameters=None):  # what a run leaves: one executed notebook (or one that failed)
+    def fake_run(work, only, keep_backend, parameters=None, core_only=False):  # what a run leaves: one executed notebook (or one that failed)
         (work / "executed").mkdir(parents=True)
         nbformat.write(_executed("01 · Trace", [("x = 1", [])], error=bool(exit_code)), work / "executed" / "01_trace.ipynb")
         return exit_code
@@ -196,3 +196,20 @@ def test_report_of_the_real_lessons_names_each_by_its_title(tmp_path):
     for name in lessons:
         title = nbformat.read(NOTEBOOKS_DIR / name, as_version=4).cells[0].source.splitlines()[0].removeprefix("# ")
         assert html.escape(title) in page, f"{name}: {title!r} is not in the report"
+
+
+def test_report_anchors_are_unique_and_stderr_is_not_an_error_block(work):
+    import re
+
+    for name in ("01_trace.ipynb", "02_compile.ipynb"):  # both lessons have the same headings
+        notebook = nbformat.read(work / "executed" / name, as_version=4)
+        notebook.cells.append(nbformat.v4.new_markdown_cell("## Clean up"))
+        notebook.cells.append(nbformat.v4.new_code_cell("p()", outputs=[
+            nbformat.v4.new_output("stream", name="stderr", text="progress 1/3\n")]))
+        nbformat.write(notebook, work / "executed" / name)
+    page = report.write_report(work, LESSONS).read_text(encoding="utf-8")
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    assert not repeated, f"anchors used twice: {repeated}"
+    assert 'id="Clean-up"' in page and 'id="Clean-up-2"' in page and 'href="#Clean-up-2"' in page
+    assert 'data-mime-type="application/vnd.jupyter.stderr"] { background: #f5f5f5' in page
