@@ -14,6 +14,7 @@ from typing import Any
 
 from helpers.local_names import GATEWAY_MS_HEADER
 from helpers.sagemaker_facts import ENDPOINT_IN_PROGRESS_STATUSES as IN_PROGRESS
+from helpers.sagemaker_facts import RESPONSE_TIMEOUT_S, response_timeout_variable
 
 # Approximate on-demand list prices (USD per hour, us-east-1, real-time inference, 2026):
 # enough to know what forgetting an endpoint costs; see https://aws.amazon.com/sagemaker/pricing/
@@ -190,17 +191,19 @@ def delete_workshop_endpoints(sm: Any, prefix: str) -> dict[str, list[str]]:
     return found
 
 
-def container_environment(region: str) -> dict[str, str]:
-    """The Environment AWS's documentation gives a PyTorch model's container (notebook 03 spells it out).
+def container_environment(region: str, image: str) -> dict[str, str]:
+    """The Environment of a PyTorch model's container (notebook 03 spells it out).
 
-    "Deploy a Compiled Model Using Boto3": SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY
-    (/opt/ml/model/code), SAGEMAKER_CONTAINER_LOG_LEVEL, SAGEMAKER_REGION and
-    MMS_DEFAULT_RESPONSE_TIMEOUT=500 (a compiled model may take long to load); the SageMaker SDK
-    sets the same for every PyTorchModel (sagemaker/model.py `_script_mode_env_vars`).
+    AWS's "Deploy a Compiled Model Using Boto3" gives SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY
+    (/opt/ml/model/code), SAGEMAKER_CONTAINER_LOG_LEVEL and SAGEMAKER_REGION, the four the
+    SageMaker SDK's `Model._script_mode_env_vars` (sagemaker/model.py) sets too, and a response
+    timeout of 500 s in the variable the image's model server reads
+    (`sagemaker_facts.response_timeout_variable`: MMS_DEFAULT_RESPONSE_TIMEOUT for Neo's MMS image,
+    SAGEMAKER_MODEL_SERVER_TIMEOUT for the pytorch-inference TorchServe image).
     """
     return {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20", "SAGEMAKER_REGION": region,
-            "MMS_DEFAULT_RESPONSE_TIMEOUT": "500"}
+            response_timeout_variable(image): RESPONSE_TIMEOUT_S}
 
 
 def deploy(sm: Any, name: str, model_data: str, image: str, role_arn: str, instance_type: str,
@@ -208,7 +211,7 @@ def deploy(sm: Any, name: str, model_data: str, image: str, role_arn: str, insta
     """Model + endpoint config + endpoint named `name` (the three calls notebook 03 teaches)."""
     sm.create_model(ModelName=name, ExecutionRoleArn=role_arn, Tags=tags or [],
                     PrimaryContainer={"Image": image, "ModelDataUrl": model_data,
-                                      "Environment": container_environment(sm.meta.region_name)})
+                                      "Environment": container_environment(sm.meta.region_name, image)})
     sm.create_endpoint_config(EndpointConfigName=name, Tags=tags or [], ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": instance_type}])
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name, Tags=tags or [])

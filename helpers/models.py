@@ -8,7 +8,9 @@ renamed. Two changes, bit-identical in the logits, then let its trace load in to
 FrameworkVersion for TargetPlatform): the five stride-2 convolutions pad with
 `torch.constant_pad_nd` instead of `F.pad` (`Conv2dSameConstantPad`: torch 1.8 has no
 `aten::pad`), and its `nn.Identity` submodules become a plain function (`drop_identity_modules`:
-torch 1.8 cannot parse the `NoneType` a traced Identity is written with). Any torchvision
+torch 1.8 cannot parse the `NoneType` a traced Identity is written with). The pads are computed
+from Python ints, so a trace holds them as constants for its input shape, leaving Neo's compiler
+no shape arithmetic (`aten::size`) to fold. Any torchvision
 classifier (`torchvision_classifiers()`: resnet18, mobilenet_v2, shufflenet_v2_x0_5, ...) works
 too: with its own weights when torchvision finds them in its cache, otherwise from random weights,
 saying so loudly.
@@ -145,6 +147,23 @@ def rename_lite0_keys(state: dict[str, torch.Tensor], blocks_per_stage: list[int
     return renamed
 
 
+def _static_height_width(x: torch.Tensor) -> tuple[int, int]:
+    """`x`'s height and width as Python ints, so a trace records the pads as constants.
+
+    With `x.size()` a trace records the arithmetic (`aten::size` -> NumToTensor -> div -> ceil ->
+    ... -> Int, about 110 scalar nodes for Lite0's five pads) for Neo's compiler to fold; older
+    TVM PyTorch frontends reject a pad width that is not a constant ("pad width should be
+    int/expr"). A trace is for one input shape anyway (Neo's DataInputConfig names it), so the
+    ints are right for it; eager computes exactly the same ints for any shape. The tracer warns
+    that the ints become constants: that is the point here, so that one warning is silenced.
+    """
+    if not torch.jit.is_tracing():
+        return int(x.shape[-2]), int(x.shape[-1])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, message="Converting a tensor to a Python")
+        return int(x.shape[-2]), int(x.shape[-1])
+
+
 class Conv2dSameConstantPad(torch.nn.Conv2d):
     """timm's `Conv2dSame` (TF "SAME" padding) with the same arithmetic, padding with `constant_pad_nd`.
 
@@ -153,6 +172,8 @@ class Conv2dSameConstantPad(torch.nn.Conv2d):
     builtin op: aten::pad" (pytorch/pytorch#90301). `F.pad(x, pad, value=0)` computes
     `constant_pad_nd(x, pad, 0)` (aten's pad dispatches constant mode to it), an operator every
     FrameworkVersion's torch has (helpers/data/torch_ops/), so the logits stay bit-identical.
+    The pad widths are computed from Python ints (`_static_height_width`): a trace holds them as
+    constants for its input shape, with no shape arithmetic for Neo's compiler to fold.
     """
 
     @classmethod
@@ -166,7 +187,7 @@ class Conv2dSameConstantPad(torch.nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from timm.layers.padding import get_same_padding
 
-        height, width = x.size()[-2:]
+        height, width = _static_height_width(x)
         pad_h = get_same_padding(height, self.kernel_size[0], self.stride[0], self.dilation[0])
         pad_w = get_same_padding(width, self.kernel_size[1], self.stride[1], self.dilation[1])
         x = torch.constant_pad_nd(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2], 0.0)

@@ -38,6 +38,7 @@ import numpy as np
 
 from helpers.paths import REPO_ROOT
 from helpers.sagemaker_facts import LOCAL_ONLY_COMPILER_OPTIONS, NEO_COMPILER_OPTIONS
+from helpers.tracing import SHAPE_OPERATORS, node_kinds
 
 # FrameworkVersion -> the highest TorchScript file format version its torch reads:
 # `caffe2::serialize::kMaxSupportedFileFormatVersion`, read from the headers shipped in the
@@ -111,15 +112,6 @@ def framework_operators(framework_version: str) -> OperatorList | None:
     return OperatorList(release[1] if release else framework_version, names)
 
 
-def _node_kinds(block: object) -> set[str]:
-    kinds: set[str] = set()
-    for node in block.nodes():  # type: ignore[attr-defined]
-        kinds.add(node.kind())
-        for inner in node.blocks():
-            kinds |= _node_kinds(inner)
-    return kinds
-
-
 def operators_used(model_file: Path) -> set[str]:
     """The registered operators (`aten::pad`, `prim::NumToTensor`, ...) a TorchScript file calls.
 
@@ -136,7 +128,7 @@ def operators_used(model_file: Path) -> set[str]:
     except RuntimeError as exc:
         raise PreflightError(f"{model_file.name} does not load even with torch {torch.__version__}: {exc}") from exc
     registered = {schema.name for schema in torch._C._jit_get_all_schemas()}
-    return _node_kinds(module.inlined_graph) & registered
+    return set(node_kinds(module.inlined_graph)) & registered
 
 
 def extract_model_file(archive: Path, destination: Path) -> Path:
@@ -229,6 +221,7 @@ def _verdict(archive: Path, framework_version: str, input_shape: list[int]) -> s
         model_file = extract_model_file(archive, Path(tmp))
         parts = [_check_file_format(model_file, framework_version)]
         used = operators_used(model_file)
+        parts.append(_check_static_shapes(used, model_file))
         missing, operators = _check_operators(used, framework_version)
         unknown = type_names_unknown_to(model_file, framework_version)
         problems = [*([_missing_message(model_file, missing, framework_version, used)] if missing else []),
@@ -256,6 +249,26 @@ def _verdict(archive: Path, framework_version: str, input_shape: list[int]) -> s
             parts.append(f"torch {check.torch_version} loaded it and ran {input_shape} -> {list(check.output.shape)}"
                          + (" (so the lists above are wrong: please report it)" if problems else ""))
         return "; ".join(parts) + "."
+
+
+class RuntimeShapeWarning(UserWarning):
+    """The graph reads its input's shape at run time: Neo's compiler has arithmetic to fold."""
+
+
+def _check_static_shapes(used: set[str], model_file: Path) -> str:
+    """Warn (not refuse: newer TVM frontends fold it) when the graph computes shapes at run time.
+
+    Older TVM PyTorch frontends reject a pad width that is not a constant ("pad width should be
+    int/expr"), and TargetPlatform compiles with FrameworkVersion 1.8, the oldest.
+    """
+    reading = sorted(used & SHAPE_OPERATORS)
+    if not reading:
+        return "no shapes computed at run time"
+    warnings.warn(RuntimeShapeWarning(
+        f"{model_file.name} computes shapes at run time ({', '.join(reading)} feed its arithmetic): Neo's compiler "
+        "must fold these: trace with fixed shapes (compute pads and sizes from Python ints, as "
+        "helpers.models.Conv2dSameConstantPad does), or the compilation job may fail."), stacklevel=3)
+    return f"shapes computed at run time ({', '.join(reading)}): see the warning"
 
 
 def _minor(torch_version: str) -> str:

@@ -144,3 +144,27 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
         raise ValueError(f"Not an S3 URI: {uri!r} (expected s3://bucket/key).")
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key
+
+
+# --------------------------------------------------------------------------- the serving containers' timeout
+# Neo's PyTorch inference images (the SageMaker SDK's image_uri_config/neo-pytorch.json names them).
+NEO_PYTORCH_IMAGES = ("sagemaker-inference-pytorch", "sagemaker-neo-pytorch")
+RESPONSE_TIMEOUT_S = "500"  # a compiled model may take long to load (AWS's "Deploy a Compiled Model Using Boto3")
+
+
+def response_timeout_variable(image: str) -> str:
+    """The variable the image's model server takes its per-request timeout from.
+
+    Neo's images run Multi Model Server, which copies every `MMS_*` variable over its config when
+    `enable_envvars_config=true` (awslabs/multi-model-server ConfigManager.setSystemVars;
+    sagemaker-inference-toolkit's etc/default-mms.properties sets it):
+    MMS_DEFAULT_RESPONSE_TIMEOUT -> default_response_timeout. The `pytorch-inference` 2.x images
+    run TorchServe, whose config sagemaker-pytorch-inference-toolkit writes from
+    SAGEMAKER_MODEL_SERVER_TIMEOUT (torchserve.py `_generate_ts_config_properties`:
+    default_response_timeout=env.model_server_timeout; sagemaker_inference/parameters.py names the
+    variable). The SageMaker SDK sets neither: its `Model._script_mode_env_vars` sets four
+    SAGEMAKER_* variables (PROGRAM, SUBMIT_DIRECTORY, CONTAINER_LOG_LEVEL, REGION).
+    """
+    if any(name in image for name in NEO_PYTORCH_IMAGES):
+        return "MMS_DEFAULT_RESPONSE_TIMEOUT"
+    return "SAGEMAKER_MODEL_SERVER_TIMEOUT"

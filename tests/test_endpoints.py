@@ -120,15 +120,30 @@ def test_notebook_03_gives_the_container_every_variable_aws_documents():
     """Issue 8, fact 3: the Environment notebook 03 teaches is the one `deploy` (notebook 05) uses."""
     import json
 
+    from helpers.aws import LOCAL_IMAGE
     from helpers.endpoints import container_environment
     from helpers.paths import NOTEBOOKS_DIR
 
     cells = json.loads((NOTEBOOKS_DIR / "03_deploy_endpoint.ipynb").read_text())["cells"]
     source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    for variable, value in container_environment("us-east-1").items():
-        assert f'"{variable}"' in source, f"notebook 03's create_model lacks {variable}"
-        if variable != "SAGEMAKER_REGION":
-            assert f'"{variable}": "{value}"' in source
+    for image in ("123.dkr.ecr.us-east-1.amazonaws.com/sagemaker-inference-pytorch:1.8-cpu-py3", LOCAL_IMAGE):
+        for variable, value in container_environment("us-east-1", image).items():
+            if variable.endswith("TIMEOUT"):  # chosen per image, by the same function
+                assert f'endpoints.response_timeout_variable(image): "{value}"' in source
+                continue
+            assert f'"{variable}"' in source, f"notebook 03's create_model lacks {variable}"
+            if variable != "SAGEMAKER_REGION":
+                assert f'"{variable}": "{value}"' in source
+
+
+def test_each_image_gets_the_timeout_variable_its_model_server_reads():
+    """Neo's images run MMS (MMS_*), pytorch-inference 2.x runs TorchServe (SAGEMAKER_MODEL_SERVER_TIMEOUT)."""
+    from helpers.endpoints import container_environment
+
+    neo = container_environment("eu-west-1", "123.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-inference-pytorch:1.8-cpu-py3")
+    torchserve = container_environment("eu-west-1", "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.0-cpu-py310")
+    assert neo["MMS_DEFAULT_RESPONSE_TIMEOUT"] == torchserve["SAGEMAKER_MODEL_SERVER_TIMEOUT"] == "500"
+    assert "SAGEMAKER_MODEL_SERVER_TIMEOUT" not in neo and "MMS_DEFAULT_RESPONSE_TIMEOUT" not in torchserve
 
 
 class RefusingSageMaker:

@@ -228,3 +228,47 @@ def test_a_torch_without_inference_mode_runs_under_no_grad(traced_model_file, mo
     with inference.no_grad_mode(torch):
         assert not torch.is_grad_enabled()
     np.testing.assert_array_equal(inference.torch_runner(module)(batch), expected)
+
+
+# --------------------------------------------------------------------------- which file first (issue 20, item 2)
+@pytest.fixture
+def neopytorch_on_path(tmp_path, monkeypatch):
+    """A fake `neopytorch` module on sys.path, as Neo's PyTorch image has the real one; forgotten afterwards."""
+    import sys
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "neopytorch.py").write_text("calls = []\n\ndef config(**kwargs):\n    calls.append(kwargs)\n")
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    sys.modules.pop("neopytorch", None)
+
+
+def test_neo_s_pytorch_image_serves_the_torchscript_beside_a_compiled_so(
+        traced_model_file, model_archive, tmp_path, neopytorch_on_path, monkeypatch):
+    monkeypatch.setattr(inference, "_dlr_runner", lambda root: pytest.fail("went the DLR way"))
+    model_dir = neo_layout(traced_model_file, tmp_path, "model.pth", model_archive=model_archive)
+    (model_dir / "compiled.so").write_bytes(b"\x7fELF a side library of the artifact")
+    model = inference.model_fn(str(model_dir))
+    assert model.runtime == "neo-pytorch"
+    import sys
+
+    assert sys.modules["neopytorch"].calls == [{"model_dir": str(model_dir), "neo_runtime": True}]
+    answer = json.loads(_answer(model, sample_images()[0].read_bytes(), "application/x-image")[0])
+    assert answer["runtime"] == "neo-pytorch"
+
+
+def test_compiled_so_goes_the_dlr_way_without_neopytorch_or_without_torchscript(
+        traced_model_file, model_archive, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "neopytorch", None)  # `import neopytorch` raises ImportError
+    monkeypatch.setattr(inference, "_dlr_runner", lambda root: lambda batch: np.zeros((len(batch), 1000)))
+    both = neo_layout(traced_model_file, tmp_path / "both", "model.pth", model_archive=model_archive)
+    (both / "compiled.so").write_bytes(b"\x7fELF")
+    assert inference.model_fn(str(both)).runtime == "dlr"
+    monkeypatch.setitem(sys.modules, "neopytorch", __import__("types").ModuleType("neopytorch"))
+    only_so = tmp_path / "only-so"
+    only_so.mkdir()
+    (only_so / "compiled.so").write_bytes(b"\x7fELF")
+    assert inference.model_fn(str(only_so)).runtime == "dlr"

@@ -91,3 +91,17 @@ def test_lite0_changed_for_torch_1_8_computes_what_timm_s_model_does(model_and_s
     with torch.inference_mode():
         assert torch.equal(model(photos), timm_model(photos))
         assert torch.equal(model(odd), timm_model(odd))
+
+
+def test_the_traced_lite0_has_its_pads_as_constants(model_and_spec, traced_model_file):
+    """No aten::size in the inlined graph (Neo's compiler has no shape arithmetic to fold), same logits."""
+    from helpers.tracing import node_kinds, shape_operators
+
+    model, spec = model_and_spec
+    traced = torch.jit.load(str(traced_model_file), map_location="cpu").eval()
+    assert "aten::size" not in node_kinds(traced.inlined_graph)
+    assert not shape_operators(traced)
+    assert node_kinds(traced.inlined_graph)["aten::constant_pad_nd"] == 5
+    photos = torch.from_numpy(images.batch_of(images.sample_images()[:1], spec))
+    with torch.inference_mode():
+        assert torch.equal(traced(photos), model(photos))

@@ -252,3 +252,27 @@ def test_torch_1_8_1_loads_the_workshop_model(traced_model_file):
         ours = torch.jit.load(str(traced_model_file)).eval()(torch.from_numpy(example)).numpy()
     np.testing.assert_allclose(check.output, ours, atol=1e-4)
     assert check.output.argmax() == ours.argmax()
+
+
+# --------------------------------------------------------------------------- shapes computed at run time
+class PadsFromItsSize(torch.nn.Module):
+    """TF-"same"-style padding computed from x.size(): the trace records aten::size and the arithmetic."""
+
+    def forward(self, x):
+        height = x.size(2)
+        pad = (height + 1) // 2 - height // 2 + 1
+        return torch.constant_pad_nd(x, [pad, pad, pad, pad], 0.0) * 2
+
+
+def test_a_model_computing_its_padding_from_its_size_is_warned_about(tmp_path, no_framework_python):
+    archive = traced_archive(PadsFromItsSize(), tmp_path)
+    for backend_name in ("aws", "local"):
+        with pytest.warns(preflight.RuntimeShapeWarning, match="Neo's compiler must fold these: trace with fixed shapes"):
+            verdict = preflight.check_framework_version(archive, "2.0", [1, 3, 8, 8], backend_name)
+        assert "shapes computed at run time (aten::size)" in verdict
+
+
+def test_the_workshop_model_computes_no_shape_at_run_time(model_archive, no_framework_python, recwarn):
+    verdict = preflight.check_framework_version(model_archive, "1.8", INPUT_SHAPE, "aws")
+    assert "no shapes computed at run time" in verdict
+    assert not [w for w in recwarn if issubclass(w.category, preflight.RuntimeShapeWarning)]

@@ -121,6 +121,11 @@ def _tags(cell) -> list[str]:
     return cell.metadata.get("tags", [])
 
 
+def _roles(cell) -> list[str]:
+    """A cell's tags without `extension`: whether a cell is core or extension does not change its role."""
+    return [tag for tag in _tags(cell) if tag != "extension"]
+
+
 def _bullets(markdown: str) -> list[str]:
     return [line for line in markdown.splitlines() if re.match(r"\s*[-*] \S", line)]
 
@@ -201,18 +206,18 @@ def test_lesson_has_exercises_with_a_work_cell_and_a_checked_solution(path):
         where = f"{path.name}, exercise at cell {index}"
         assert task.cell_type == "markdown" and task.source.startswith("### "), f"{where}: a '### ' heading and the task"
         assert len(task.source.split("\n", 1)[-1].strip()) > 40, f"{where}: say what to do, in a sentence or two"
-        assert work.cell_type == "code" and _tags(work) == ["exercise-work"], f"{where}: then a code cell tagged 'exercise-work'"
+        assert work.cell_type == "code" and _roles(work) == ["exercise-work"], f"{where}: then a code cell tagged 'exercise-work'"
         first, _, rest = work.source.partition("\n")
         assert re.fullmatch(r"my_\w+ = None  # your guess\b.+", first), f"{where}: the work cell starts with `my_x = None  # your guess: ...`"
         assert _is_comment_only(re.sub(r"(?m)^my_\w+ = None  # .*$", "", rest)), \
             f"{where}: apart from the my_ lines the work cell holds comments only, so it runs when left empty"
         assert label.cell_type == "markdown" and label.source.strip(), f"{where}: then a markdown line introducing the solution"
-        assert solution.cell_type == "code" and _tags(solution) == ["solution"], f"{where}: then a code cell tagged 'solution'"
+        assert solution.cell_type == "code" and _roles(solution) == ["solution"], f"{where}: then a code cell tagged 'solution'"
         assert solution.metadata.get("jupyter", {}) == {"source_hidden": True, "outputs_hidden": True}, \
             f"{where}: the solution is collapsed, code and output, so Run All shows no answer"
         assert "lessons.verdict(" in solution.source and "my_" in solution.source, f"{where}: the solution prints the prediction beside the measurement"
         assert "Run All" not in label.source, f"{where}: nothing tells the learner to Run All before trying"
-        assert answer.cell_type == "markdown" and _tags(answer) == ["answer"] and "<details>" in answer.source, \
+        assert answer.cell_type == "markdown" and _roles(answer) == ["answer"] and "<details>" in answer.source, \
             f"{where}: then the explanation, a markdown cell tagged 'answer' inside <details>"
         assert re.search(r"^\s*assert ", solution.source, re.MULTILINE), f"{where}: the solution asserts the outcome"
     assert len([c for c in cells if "solution" in _tags(c)]) == len(exercises), "every solution belongs to an exercise"

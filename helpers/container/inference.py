@@ -8,7 +8,9 @@ functions in order for each request: `input_fn` -> `predict_fn` -> `output_fn`, 
 
 `model_fn` loads whichever artifact sits in the model directory:
 - `compiled.xml`   the local Neo's OpenVINO artifact (+ `compiled.bin`, `compiled.meta`);
-- `compiled.so`    a DLR artifact (Neo with a TargetPlatform), run with `dlr`;
+- `compiled.so`    a DLR artifact (Neo with a TargetPlatform), run with `dlr`, unless the
+  container is Neo's PyTorch image (`neopytorch` imports) and a TorchScript file is there: that
+  image runs the TorchScript, and a side library of the artifact must not send it the DLR way;
 - TorchScript: `compiled.pt`, `model.pth` or `model.pt` (or exactly one `*.pt`/`*.pth`). Real
   Neo has written its compiled PyTorch model under each of these names over the years
   (aws/sagemaker-python-sdk tests/data/pytorch_neo/code/inference.py: `compiled.pt`, then
@@ -264,13 +266,15 @@ def model_fn(model_dir: str) -> _Runner:
     """Load the artifact in `model_dir` (see the module docstring for the kinds)."""
     root = Path(model_dir)
     config = _load_config(root)
+    torchscript, neopytorch = _torchscript_file(root), _import_neopytorch()
     if (root / "compiled.xml").exists():
         runner = _Runner("openvino (local Neo)", _openvino_runner(root), config)
+    elif torchscript and neopytorch:  # Neo's PyTorch image: its artifact may carry other .so files
+        runner = _Runner("neo-pytorch", _torchscript_runner(torchscript, neopytorch), config)
     elif (root / "compiled.so").exists():
         runner = _Runner("dlr", _dlr_runner(root), config)
-    elif torchscript := _torchscript_file(root):
-        neopytorch = _import_neopytorch()
-        runner = _Runner("neo-pytorch" if neopytorch else "torchscript", _torchscript_runner(torchscript, neopytorch), config)
+    elif torchscript:
+        runner = _Runner("torchscript", _torchscript_runner(torchscript), config)
     else:
         found = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
         raise FileNotFoundError(

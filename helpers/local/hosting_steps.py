@@ -17,7 +17,7 @@ from typing import Any
 from helpers.local.processes import http_status, tail
 from helpers.local_names import HOST
 from helpers.packaging import safe_extract
-from helpers.sagemaker_facts import MAX_FAILURE_REASON_CHARS, split_s3_uri
+from helpers.sagemaker_facts import MAX_FAILURE_REASON_CHARS, NEO_PYTORCH_IMAGES, split_s3_uri
 
 LOG_LINES_IN_REASON = 12
 
@@ -111,7 +111,7 @@ def with_log(sentence: str, path: Path) -> str:
     return "\n".join([header, *kept])
 
 
-NEO_IMAGES = ("sagemaker-inference-pytorch", "sagemaker-neo-pytorch")  # Neo's PyTorch inference images
+NEO_IMAGES = NEO_PYTORCH_IMAGES  # Neo's PyTorch inference images
 
 
 def container_environment(container: dict[str, Any], standin_modules: str | None = None) -> dict[str, str]:

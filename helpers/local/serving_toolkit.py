@@ -234,7 +234,9 @@ def describe_environment(env: Mapping[str, str], model_dir: Path) -> list[str]:
     SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY (`/opt/ml/model/code` when it repacked the
     source into model.tar.gz, which it does for PyTorch >= 1.2 (`_is_mms_version`), else the
     s3:// URL of sourcedir.tar.gz), SAGEMAKER_CONTAINER_LOG_LEVEL, SAGEMAKER_REGION; Neo
-    examples add MMS_DEFAULT_RESPONSE_TIMEOUT. Neither toolkit reads SAGEMAKER_SUBMIT_DIRECTORY
+    examples add MMS_DEFAULT_RESPONSE_TIMEOUT, which Neo's MMS image reads, and the TorchServe
+    image takes SAGEMAKER_MODEL_SERVER_TIMEOUT (sagemaker_facts.response_timeout_variable says
+    where each is read). Neither toolkit reads SAGEMAKER_SUBMIT_DIRECTORY
     or SAGEMAKER_REGION: the code always comes from the model directory's code/.
     """
     lines = []
@@ -254,11 +256,10 @@ def describe_environment(env: Mapping[str, str], model_dir: Path) -> list[str]:
         lines.append(f"SAGEMAKER_CONTAINER_LOG_LEVEL={level}: the model server's log level")
     if region := env.get("SAGEMAKER_REGION"):
         lines.append(f"SAGEMAKER_REGION={region}: ignored (nothing here downloads from a region)")
-    if timeout := env.get("MMS_DEFAULT_RESPONSE_TIMEOUT"):
-        lines.append(
-            f"MMS_DEFAULT_RESPONSE_TIMEOUT={timeout}: ignored (no worker timeout here; the runtime "
-            "gateway gives an invocation 60 s, as SageMaker does)"
-        )
+    for variable in ("MMS_DEFAULT_RESPONSE_TIMEOUT", "SAGEMAKER_MODEL_SERVER_TIMEOUT"):
+        if timeout := env.get(variable):
+            lines.append(f"{variable}={timeout}: ignored (no worker timeout here; the runtime "
+                         "gateway gives an invocation 60 s, as SageMaker does)")
     return lines
 
 
