@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import boto3
 import pytest
@@ -94,6 +95,14 @@ def test_n_invocations_of_a_local_endpoint_are_n_samples(local_backend, model_ar
             found = stats(cw, name, metric)
             assert found["SampleCount"] == N, f"{metric}: {found}"
         assert stats(cw, name, "Invocations")["Sum"] == N
+
+        # the entry script's per-request handler times, read from the endpoint's log group as on AWS
+        logs = boto3.client("logs", endpoint_url=local_backend.endpoint_url, **credentials)
+        events = logs.filter_log_events(logGroupName=f"/aws/sagemaker/Endpoints/{name}",
+                                        filterPattern='"handler times"')["events"]
+        assert len(events) == N and all("input_fn=" in e["message"] and "predict_fn=" in e["message"] for e in events)
+        assert {e["logStreamName"] for e in events} == {f"{VARIANT}/local"}
+        assert abs(events[-1]["timestamp"] / 1000 - time.time()) < 120
         with pytest.raises(runtime.exceptions.ModelError):
             runtime.invoke_endpoint(EndpointName=name, Body=b"a,b", ContentType="text/csv")
         assert stats(cw, name, "Invocation4XXErrors")["Sum"] == 1

@@ -35,7 +35,9 @@ from typing import Any
 
 from helpers.local import gateway, response_shapes, run_file
 from helpers.local.compilation_service import SCRATCH_DIR, CompilationService
+from helpers.local.endpoint_logs import EndpointLogs
 from helpers.local.endpoint_metrics import EndpointMetrics
+from helpers.local.hosted_endpoint import LOG_NAME
 from helpers.local.hosting_service import HostingService
 from helpers.local.processes import answers
 from helpers.local.run_file import RunInfo
@@ -128,6 +130,7 @@ def serve(work_dir: Path, fidelity: str = "local") -> int:
     hosting = HostingService(info).install()
     response_shapes.install()  # no empty structures SageMaker never sends
     metrics = EndpointMetrics(info.account_id, info.region).install()  # AWS/SageMaker, in moto's CloudWatch
+    EndpointLogs(hosting.endpoints_dir, LOG_NAME, hosting.variant_of).install()  # model-server logs, in its Logs
     clear_scratch(info.state_dir, hosting)  # left by a backend that was killed
 
     stopping = threading.Event()
