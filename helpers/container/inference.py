@@ -53,7 +53,7 @@ IMAGENET_DEFAULTS = {"resize": 256, "crop": 224, "interpolation": "bilinear",
                      "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 log = logging.getLogger(__name__)
 log.setLevel(logging.INFO)
-if not logging.getLogger().handlers:  # a container that configured no logging still shows the handler times
+if not logging.getLogger().handlers:  # stdout reaches CloudWatch Logs (sagemaker/latest/dg/logging-cloudwatch.html)
     log.addHandler(logging.StreamHandler(sys.stdout))
 _times = threading.local()  # the toolkit runs one request's input_fn -> predict_fn -> output_fn in one thread
 
