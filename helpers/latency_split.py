@@ -44,8 +44,8 @@ def wait_for_counts(read: Callable[[], dict[str, float]], expected: int, what: s
                     interval_s: float = 15) -> dict[str, float]:
     """Call `read` ({label: count so far}) until every count reaches `expected`, showing progress.
 
-    On AWS, SageMaker's metrics reach CloudWatch a few minutes after the invocations (1-minute
-    periods, then ingestion); on `local` they are there at once. Raises TimeoutError saying what
+    On AWS, SageMaker publishes its metrics at a 1-minute frequency, so they arrive a while after
+    the invocations (log lines too, sooner); on `local` they are there at once. Raises TimeoutError saying what
     is missing after `timeout_s`.
     """
     from tqdm import tqdm
@@ -56,7 +56,7 @@ def wait_for_counts(read: Callable[[], dict[str, float]], expected: int, what: s
         while any(value < expected for value in counts.values()):
             waited = time.monotonic() - started
             bar.set_description_str(f"{what}: " + " | ".join(f"{k} {v:.0f}/{expected}" for k, v in counts.items())
-                                    + f" ({waited:.0f} s; CloudWatch takes a few minutes)")
+                                    + f" ({waited:.0f} s; SageMaker publishes once a minute)")
             if waited > timeout_s:
                 raise TimeoutError(f"{what}: only {counts} of {expected} each after {timeout_s:.0f} s.")
             time.sleep(interval_s)

@@ -30,14 +30,14 @@ STRIDE = 37  # coprime with the 160 settings: consecutive inputs of a photo spre
 
 def variant(image: Image.Image, crop: tuple[float, float, float], scale: float, brightness: float,
             flip: bool) -> Image.Image:
-    """One transformed copy: a square-ish crop around (x, y) of `side` x the short side, scaled,
-    brightened (1.0 = unchanged), mirrored."""
+    """One transformed copy: a square crop around (x, y) of `side` x the short side (1.0: the whole
+    photo), scaled, brightened (1.0 = unchanged), mirrored."""
     x, y, side = crop
     width, height = image.size
     size = side * min(width, height)
     left = min(max(x * width - size / 2, 0), width - size)
     top = min(max(y * height - size / 2, 0), height - size)
-    out = image.crop((round(left), round(top), round(left + size), round(top + size)))
+    out = image.crop((round(left), round(top), round(left + size), round(top + size))) if side < 1.0 else image
     if scale != 1.0:
         out = out.resize((max(8, round(out.width * scale)), max(8, round(out.height * scale))), Image.BILINEAR)
     if brightness != 1.0:
