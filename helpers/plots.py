@@ -86,3 +86,32 @@ def speedup_bars(rows: list[dict[str, Any]], save_to: Path | None = None, batch:
     figure.suptitle(f"Speedup over eager PyTorch, batch {batch}", fontsize=13)
     figure.tight_layout()
     return save_figure(figure, save_to)
+
+
+SPLIT_PARTS = ("preprocessing (input_fn)", "model (predict_fn)", "answer (output_fn)",
+               "model server (rest of ModelLatency)", "OverheadLatency", "client and network")
+
+
+def latency_split(splits: dict[str, dict[str, float]], title: str, save_to: Path | None = None) -> Any:
+    """One stacked bar per endpoint: its mean round trip in the parts `latency_split.split` names.
+
+    The first four parts add up to ModelLatency (SageMaker's view of the container), then
+    SageMaker's OverheadLatency, then what neither metric sees (the client and the network).
+    """
+    labels = list(splits)
+    figure, axis = plt.subplots(figsize=(max(6.0, 2.2 * len(labels)), 4.8))
+    bottoms = [0.0] * len(labels)
+    colours = plt.get_cmap("tab10").colors
+    for colour, part in zip(colours, SPLIT_PARTS, strict=False):
+        values = [max(splits[label].get(part, 0.0), 0.0) for label in labels]
+        axis.bar(labels, values, bottom=bottoms, color=colour, label=part, width=0.5)
+        bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
+    for x, (label, top) in enumerate(zip(labels, bottoms, strict=True)):
+        axis.annotate(f"{splits[label]['round trip']:.1f} ms round trip", (x, top), ha="center", va="bottom",
+                      xytext=(0, 3), textcoords="offset points")
+    axis.set_ylabel("mean time per invocation (ms)")
+    axis.set_title(title)
+    axis.set_ylim(0, max(bottoms, default=1.0) * 1.15)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
+    figure.tight_layout()
+    return save_figure(figure, save_to)

@@ -18,6 +18,8 @@ import pytest
 
 from helpers.local import (
     compilation_service,
+    endpoint_logs,
+    endpoint_metrics,
     hosting_service,
     hosting_steps,
     moto_patch,
@@ -28,7 +30,7 @@ from helpers.local.run_file import RunInfo
 from helpers.local_names import DEFAULT_ACCOUNT_ID as ACCOUNT
 from helpers.local_names import DEFAULT_REGION as REGION
 
-SERVICES = [compilation_service, hosting_service, response_shapes, resource_names]
+SERVICES = [compilation_service, hosting_service, response_shapes, resource_names, endpoint_metrics, endpoint_logs]
 RECHECK = "re-check helpers/local/compilation_service.py against moto's sources (see MOTO_INTERNALS there)"
 
 

@@ -8,8 +8,8 @@ What makes a number honest here:
   worker threads have stopped spinning;
 - we measure how much CPU *other* processes took while timing, and say so when it is too much;
 - we report the median and the tail (p90, p99), never a best run or a mean alone;
-- every engine's answers are checked against eager PyTorch on the real sample photos, because
-  a fast wrong answer is worth nothing;
+- every engine's answers are checked against eager PyTorch on 240 variants of the sample photos
+  (crops, flips, scales, brightness: `inputs`), because a fast wrong answer is worth nothing;
 - the machine (CPU, cores, library versions) is recorded with the numbers.
 
 One module per concern; notebook 05 and `python -m helpers bench` use the names below:
@@ -17,6 +17,7 @@ One module per concern; notebook 05 and `python -m helpers bench` use the names 
     engines   the engines (eager, TorchScript, neo-local, torch.compile, ONNX Runtime, OpenVINO)
     timing    interleaved timing, CPU competition
     stats     percentiles, speedup, throughput, agreement with eager
+    inputs    the inputs agreement is measured on (agreement_inputs in bench.json)
     run       run_benchmark: build, time and check every engine at every batch size;
               run_artifacts: several compiled artifacts (one per target) against eager
     targets   the workshop's claim for the compiled model, checked

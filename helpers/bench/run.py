@@ -22,6 +22,7 @@ from helpers.bench.engines import (
     build_engine,
     select_engines,
 )
+from helpers.bench.inputs import agreement_images
 from helpers.bench.stats import (
     accuracy_chunks,
     compare_probabilities,
@@ -110,7 +111,7 @@ def run_benchmark(
     `traced_file` to reuse a trace, and `compiled_dirs` ({batch: artifact dir}) to time fp32
     artifacts compiled earlier instead of compiling them here (their compile_s is the recorded one).
     """
-    from helpers.images import batch_of, sample_images
+    from helpers.images import sample_images
 
     if repeats < 1 or warmup < 0 or not batches or min(batches) < 1:
         raise ValueError("repeats must be >= 1, warmup >= 0 and every batch size >= 1.")
@@ -132,7 +133,7 @@ def run_benchmark(
         model=model.eval(), spec=spec, work_dir=work_dir, log=log, traced_file=traced_file,
         compiled_dirs={int(b): Path(d) for b, d in (compiled_dirs or {}).items()},
     )
-    images = batch_of(sample_images(), spec)
+    images = agreement_images(sample_images(), spec)  # the first is the first photo as it is: the one timed
 
     rows: list[dict[str, Any]] = []
     samples: dict[str, dict[str, list[float]]] = {}
@@ -156,7 +157,7 @@ def run_benchmark(
                 accuracy = compare_probabilities(reference, probabilities(engine.run, chunks))
             if engine.name == REFERENCE_ENGINE:
                 eager_stats = stats
-            row = _row(engine, stats, accuracy)
+            row = _row(engine, stats, accuracy) | {"agreement_inputs": len(images) if accuracy else 0}
             if stats and eager_stats:
                 row["speedup_vs_eager"] = round(speedup(eager_stats["median"], stats["median"]), 3)
             rows.append(row)
@@ -175,6 +176,7 @@ def run_benchmark(
         "warmup": warmup,
         "interleaved": interleave,
         "images": [p.name for p in sample_images()],
+        "agreement_inputs": len(images),  # variants of those photos every engine is compared with eager on
         "trace_s": round(workbench.trace_s, 3),
         "compiled_dirs": {str(b): str(d) for b, d in workbench.compiled_dirs.items()},
         "torch_threads": _torch_threads(),
@@ -199,15 +201,16 @@ def run_artifacts(
     """Time several compiled artifacts (label -> directory) against eager in ONE interleaved run.
 
     The same rules as `run_benchmark` (warm-up, interleaved turns, median/p90, answers checked
-    against eager on the sample photos), with eager timed once for all of them: notebook 06
+    against eager on `inputs.agreement_images`), with eager timed once for all of them: notebook 06
     times one artifact per target this way. An artifact that cannot run here is a row with
     `skipped` saying why.
     """
-    from helpers.images import batch_of, sample_images
+    from helpers.images import sample_images
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     workbench = Workbench(model=model.eval(), spec=spec, work_dir=Path(), log=log)  # eager writes nothing
-    chunks = accuracy_chunks(batch_of(sample_images(), spec), batch)
+    images = agreement_images(sample_images(), spec)
+    chunks = accuracy_chunks(images, batch)
     built = [build_engine(REFERENCE_ENGINE, workbench, batch),
              *(build_artifact_engine(label, Path(d), batch, log) for label, d in model_dirs.items())]
     log(f"timing batch {batch}: {len(built)} engines x ({warmup} warm-up + {repeats} timed runs)")
@@ -219,12 +222,13 @@ def run_artifacts(
     for engine in built:
         stats = summarize(samples[engine.label]) if engine.run else None
         accuracy = compare_probabilities(reference, probabilities(engine.run, chunks)) if engine.run else None
-        row = _row(engine, stats, accuracy)
+        row = _row(engine, stats, accuracy) | {"agreement_inputs": len(images) if accuracy else 0}
         if stats:
             row["speedup_vs_eager"] = round(speedup(eager_stats["median"], stats["median"]), 3)
         rows.append(row)
     notes = [f"machine busy: other processes used {meter.share:.0%} of the CPU while timing"] if meter.share > BUSY_SHARE else []
     parameters = {"model": spec.name, "artifacts": {k: str(v) for k, v in model_dirs.items()}, "batches": [batch],
+                  "agreement_inputs": len(images),
                   "repeats": repeats, "warmup": warmup, "interleaved": True, "other_cpu_share": round(meter.share, 3)}
     return BenchResult(rows=rows, samples={str(batch): samples}, machine=describe_machine(), parameters=parameters, notes=notes)
 

@@ -1,39 +1,38 @@
 """SageMaker inference entry script, shipped as `code/inference.py` inside model.tar.gz.
 
-It runs inside a serving container (the SageMaker PyTorch or Neo image on AWS, the local
-backend's model server on a laptop), so it imports nothing from `helpers`: only numpy, Pillow
-and whichever runtime the artifact needs. The container calls the four SageMaker handler
-functions in order for each request: `input_fn` -> `predict_fn` -> `output_fn`, after a single
-`model_fn` at start-up.
+It runs inside a serving container (SageMaker's PyTorch or Neo image, the local model server), so
+it imports nothing from `helpers`, only numpy, Pillow and the artifact's runtime. The container
+calls `model_fn` once, then `input_fn` -> `predict_fn` -> `output_fn` per request.
 
 `model_fn` loads whichever artifact sits in the model directory:
 - `compiled.xml`   the local Neo's OpenVINO artifact (+ `compiled.bin`, `compiled.meta`);
-- `compiled.so`    a DLR artifact (Neo with a TargetPlatform), run with `dlr`, unless the
-  container is Neo's PyTorch image (`neopytorch` imports) and a TorchScript file is there: that
-  image runs the TorchScript, and a side library of the artifact must not send it the DLR way;
-- TorchScript: `compiled.pt`, `model.pth` or `model.pt` (or exactly one `*.pt`/`*.pth`). Real
-  Neo has written its compiled PyTorch model under each of these names over the years
-  (aws/sagemaker-python-sdk tests/data/pytorch_neo/code/inference.py: `compiled.pt`, then
-  `model.pth` in PR #3198, then "model.pth or model.pt"), so all are accepted. Inside Neo's
-  PyTorch image, `neopytorch.config(model_dir=..., neo_runtime=True)` must run before
-  `torch.jit.load` so Neo's compiled operators resolve: it runs whenever `neopytorch` imports.
-  `sample_input.pkl`, which Neo's artifacts carry, warms the model up when present.
+- `compiled.so`    a DLR artifact (Neo with a TargetPlatform), run with `dlr`, unless this is
+  Neo's PyTorch image (`neopytorch` imports) and a TorchScript file is there: that image runs it;
+- TorchScript: `compiled.pt`, `model.pth` or `model.pt` (or exactly one `*.pt`/`*.pth`), the names
+  real Neo has used over the years (aws/sagemaker-python-sdk tests/data/pytorch_neo/code/
+  inference.py; PR #3198). In Neo's PyTorch image `neopytorch.config(model_dir=...,
+  neo_runtime=True)` runs before `torch.jit.load` so Neo's operators resolve; `sample_input.pkl`,
+  which Neo's artifacts carry, warms the model up.
+
+Each request logs a `handler times` line: each handler's ms, its share of ModelLatency (for 05).
 
 Preprocessing settings and the class names travel next to this file in `model-config.json`,
-so the endpoint answers with labels, not bare class indices. Without it (an archive of just
-`model.pth` + `code/inference.py`, the layout AWS's documentation describes) the endpoint uses
-ImageNet defaults, says so in its log, and answers labels when the model has 1,000 outputs,
-class indices otherwise. The workshop's own preprocessing (`helpers.images`) calls
-`preprocess_image` below: one implementation, no drift.
+so the endpoint answers with labels. Without it (just `model.pth` + `code/inference.py`, the
+layout AWS's documentation describes) it uses ImageNet defaults, says so in its log, and answers
+labels for 1,000 outputs, class indices otherwise. The workshop's own preprocessing
+(`helpers.images`) calls `preprocess_image` below: one implementation, no drift.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
 import pickle
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +45,31 @@ NPY_TYPE = "application/x-npy"
 JSON_TYPE = "application/json"
 SUPPORTED_TYPES = (*IMAGE_TYPES, NPY_TYPE, JSON_TYPE)
 MAX_BATCH = 64
-# Decoded images larger than this are refused with a 400, far below Pillow's decompression-bomb
-# limit (~179 MP): one 169 MP PNG took a model server to 1.5 GB. JPEGs are decoded at a reduced
-# scale first (Pillow's `draft`), so a 50 MP phone photo costs a fraction of that.
+# Decoded images larger than this get a 400, far below Pillow's bomb limit (~179 MP: one 169 MP PNG
+# took a model server to 1.5 GB); JPEGs decode at a reduced scale first (Pillow's `draft`).
 MAX_DECODED_PIXELS = 36_000_000
 TORCHSCRIPT_NAMES = ("compiled.pt", "model.pth", "model.pt")  # real Neo's names, newest last
 IMAGENET_DEFAULTS = {"resize": 256, "crop": 224, "interpolation": "bilinear",
                      "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 log = logging.getLogger(__name__)
+log.setLevel(logging.INFO)
+if not logging.getLogger().handlers:  # stdout reaches CloudWatch Logs (sagemaker/latest/dg/logging-cloudwatch.html)
+    log.addHandler(logging.StreamHandler(sys.stdout))
+_times = threading.local()  # the toolkit runs one request's input_fn -> predict_fn -> output_fn in one thread
+
+
+def timed(function: Any) -> Any:
+    """Time a handler; after output_fn, log the request's three as one line (`input_fn=3.1ms ...`)."""
+    @functools.wraps(function)  # keeps the signature the toolkit inspects
+    def run(*args: Any) -> Any:
+        started, result = time.perf_counter(), function(*args)
+        times = _times.__dict__.setdefault("ms", {})
+        times[function.__name__] = (time.perf_counter() - started) * 1000
+        if function.__name__ == "output_fn":
+            log.info("handler times: %s", " ".join(f"{name}={ms:.3f}ms" for name, ms in times.items()))
+            times.clear()
+        return result
+    return run
 
 try:  # inside a SageMaker container the toolkit maps these errors to HTTP statuses
     from sagemaker_inference.errors import BaseInferenceToolkitError as _ToolkitError
@@ -79,7 +95,6 @@ class BadRequest(_ToolkitError):
         super().__init__(400, message, "Bad Request")
 
 
-# --------------------------------------------------------------------------- preprocessing
 # The serving images' Pillow and torch versions are not documented: Pillow < 9.1 has no
 # `Image.Resampling` (its constants sit on `Image`), torch < 1.9 (Neo's FrameworkVersion 1.8) no
 # `torch.inference_mode`. Both fallbacks compute the same numbers.
@@ -90,7 +105,6 @@ _RESAMPLING = {"bicubic": _RESAMPLE.BICUBIC, "bilinear": _RESAMPLE.BILINEAR}
 def no_grad_mode(torch: Any) -> Any:
     """`torch.inference_mode()`, or `torch.no_grad()` in a torch older than 1.9."""
     return getattr(torch, "inference_mode", torch.no_grad)()
-
 
 
 def preprocess_image(image: Image.Image, config: dict[str, Any]) -> np.ndarray:
@@ -312,6 +326,7 @@ def _check_batch(array: np.ndarray, crop: int) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
+@timed
 def input_fn(request_body: bytes | str, content_type: str) -> np.ndarray:
     """Turn the request body into a float32 batch (N, 3, H, W)."""
     config = _loaded_config or _load_config(Path(__file__).resolve().parent.parent)
@@ -349,6 +364,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+@timed
 def predict_fn(batch: np.ndarray, model: _Runner) -> dict[str, Any]:
     """Run the model; keep the probabilities and who computed them."""
     return {"probabilities": softmax(model.run(batch)), "runtime": model.runtime, "config": model.config}
@@ -363,6 +379,7 @@ def top_k(probabilities: np.ndarray, labels: list[str] | None, k: int = 5) -> li
     ]
 
 
+@timed
 def output_fn(prediction: dict[str, Any], accept: str | None) -> tuple[bytes, str]:
     """JSON top-5 per image (default), or the raw probabilities as .npy."""
     accept = (accept or JSON_TYPE).split(";")[0].strip().lower()

@@ -25,6 +25,10 @@ so the notebooks' error handling is the one they would need on AWS:
   sees the retry's delay. ModelNotReadyException (429) is documented for serverless and
   multi-model endpoints, and ModelError means the container answered, so neither fits.
 
+Every invocation that reached a model server is recorded in `endpoint_metrics` (ModelLatency:
+the round trip to the model server; OverheadLatency: the gateway's own time), which moto's
+CloudWatch in the same process then serves as SageMaker's AWS/SageMaker metrics.
+
 Every response carries GATEWAY_MS_HEADER (`helpers.local_names`): the time spent in the
 gateway itself (routing, reading the body, building the answer), excluding the round trip to the
 model server, so a benchmark can show the gateway's overhead apart from the model's. moto is not
@@ -37,12 +41,13 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 import urllib3
 from werkzeug.wrappers import Request, Response
 
+from helpers.local.endpoint_metrics import EndpointMetrics
 from helpers.local.hosting_service import HostingService
 from helpers.local.model_server import discard, set_nodelay
 from helpers.local_names import GATEWAY_MS_HEADER
@@ -55,6 +60,16 @@ VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
 ROUTE_PREFIX, ROUTE_SUFFIX = "/endpoints/", "/invocations"
+
+class Outcome(NamedTuple):
+    """One InvokeEndpoint's answer; `status` is the container's (0: it never answered), None when the
+    request never reached it (then no metric is published)."""
+
+    response: Response
+    waited_s: float = 0.0
+    variant: str = ""
+    status: int | None = None
+
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -121,75 +136,79 @@ def forward_headers(request: Request) -> dict[str, str]:
     return headers
 
 
-def make_app(hosting: HostingService, *, timing_header: bool = True) -> WSGIApp:
+def make_app(hosting: HostingService, *, timing_header: bool = True, metrics: EndpointMetrics | None = None) -> WSGIApp:
     """The WSGI app server.py serves with werkzeug's threaded server on 127.0.0.1.
 
     `timing_header=False` (the backend's aws fidelity) leaves out GATEWAY_MS_HEADER, which real
-    SageMaker does not send, so the clients' "no such header" path runs too.
+    SageMaker does not send, so the clients' "no such header" path runs too. `metrics` receives
+    every invocation that reached a model server (the backend always passes one).
     """
     # No retries: an invocation is never sent twice (the model may not be idempotent), and a
     # server that does not answer is reported at once, as SageMaker reports it.
     upstream = urllib3.PoolManager(maxsize=UPSTREAM_CONNECTIONS, retries=False, timeout=UPSTREAM_TIMEOUT_S)
 
-    def invoke(request: Request, name: str) -> tuple[Response, float]:
-        """Route one InvokeEndpoint; returns the response and seconds spent waiting upstream."""
+    def invoke(request: Request, name: str) -> Outcome:
+        """Route one InvokeEndpoint: the response, seconds spent waiting upstream, the container's status."""
         length = request.content_length or 0
         if length > MAX_INVOCATION_BODY_BYTES:
             discard(request, length)  # read it, so the client gets this answer, not a reset connection
-            return too_large(length), 0.0
+            return Outcome(too_large(length))
         route = hosting.lookup(name)
         if route is None:
-            return not_found(name, hosting.account_id), 0.0
+            return Outcome(not_found(name, hosting.account_id))
         target = request.headers.get(TARGET_VARIANT_HEADER)
         if target and target != route.variant_name:
             message = f"The variant {target} is not found for endpoint {name}: it has {route.variant_name}."
-            return error(400, "ValidationError", message), 0.0
+            return Outcome(error(400, "ValidationError", message))
         if not route.ready:
-            return unavailable(hosting, name), 0.0
+            return Outcome(unavailable(hosting, name))
         body = request.get_data(cache=False)
         if len(body) > MAX_INVOCATION_BODY_BYTES:  # no Content-Length (chunked): counted once read
-            return too_large(len(body)), 0.0
+            return Outcome(too_large(len(body)))
+        variant = route.variant_name
         started = time.perf_counter()
         try:
             answer = upstream.request("POST", f"{route.url}/invocations", body=body, headers=forward_headers(request))
         except (OSError, urllib3.exceptions.HTTPError) as exc:
             waited = time.perf_counter() - started
             if hosting.being_replaced(name):  # it died just now: the watcher restarts it
-                return unavailable(hosting, name), waited
+                return Outcome(unavailable(hosting, name), waited)
             reason = f"The model server did not answer ({type(exc).__name__}: {exc}): " + hosting.diagnose(name)
-            return model_error(hosting, name, route.variant_name, 0, reason), waited
+            return Outcome(model_error(hosting, name, variant, 0, reason), waited, variant, 0)
         waited = time.perf_counter() - started
         if answer.status >= 400:
             original = answer.data[:MAX_ORIGINAL_MESSAGE].decode("utf-8", errors="replace")
-            return model_error(hosting, name, route.variant_name, answer.status, original), waited
+            return Outcome(model_error(hosting, name, variant, answer.status, original), waited, variant, answer.status)
         response = Response(answer.data, status=200,
                             content_type=answer.headers.get("Content-Type", "application/octet-stream"))
-        response.headers[VARIANT_HEADER] = route.variant_name
+        response.headers[VARIANT_HEADER] = variant
         if CUSTOM_ATTRIBUTES_HEADER in answer.headers:
             response.headers[CUSTOM_ATTRIBUTES_HEADER] = answer.headers[CUSTOM_ATTRIBUTES_HEADER]
-        return response, waited
+        return Outcome(response, waited, variant, answer.status)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         started = time.perf_counter()
         set_nodelay(environ)
         request = Request(environ)
-        waited = 0.0
         name = endpoint_name(request.path)
         if name is not None and request.method == "POST":
-            response, waited = invoke(request, name)
+            outcome = invoke(request, name)
         elif request.path == "/ping" and request.method == "GET":
-            response = Response(b"", status=200)
+            outcome = Outcome(Response(b"", status=200))
         else:
-            response = error(
+            outcome = Outcome(error(
                 404,
                 "UnknownOperationException",
                 f"No operation {request.method} {request.path}: this local SageMaker Runtime only "
                 "implements InvokeEndpoint (POST /endpoints/{EndpointName}/invocations).",
-            )
+            ))
+        response = outcome.response
         response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+        overhead_s = time.perf_counter() - started - outcome.waited_s
         if timing_header:
-            gateway_ms = (time.perf_counter() - started - waited) * 1000
-            response.headers[GATEWAY_MS_HEADER] = f"{gateway_ms:.3f}"
+            response.headers[GATEWAY_MS_HEADER] = f"{overhead_s * 1000:.3f}"
+        if metrics is not None and name is not None and outcome.status is not None:
+            metrics.record(name, outcome.variant, model_s=outcome.waited_s, overhead_s=overhead_s, status=outcome.status)
         return response(environ, start_response)
 
     return app

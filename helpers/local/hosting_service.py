@@ -191,6 +191,11 @@ class HostingService:
         hosted = self._endpoints.get(name)
         return hosted.route() if hosted is not None else None
 
+    def variant_of(self, name: str) -> str:
+        """The variant an endpoint serves (its log stream's name starts with it); AllTraffic when unknown."""
+        route = self.lookup(name)
+        return route.variant_name if route is not None else "AllTraffic"
+
     def running(self) -> list[str]:
         """Names of endpoints with a live model-server process (tests and diagnostics)."""
         with self._lock:

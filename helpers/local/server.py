@@ -35,6 +35,9 @@ from typing import Any
 
 from helpers.local import gateway, response_shapes, run_file
 from helpers.local.compilation_service import SCRATCH_DIR, CompilationService
+from helpers.local.endpoint_logs import EndpointLogs
+from helpers.local.endpoint_metrics import EndpointMetrics
+from helpers.local.hosted_endpoint import LOG_NAME
 from helpers.local.hosting_service import HostingService
 from helpers.local.processes import answers
 from helpers.local.run_file import RunInfo
@@ -84,11 +87,16 @@ def start_moto(timeout: float = 30) -> Any:
     return moto
 
 
-def start_gateway(hosting: HostingService, timing_header: bool = True) -> Any:
-    """The runtime gateway on a port the kernel picks as it binds (port 0), serving in a thread."""
+def start_gateway(hosting: HostingService, metrics: EndpointMetrics | None = None, timing_header: bool = True) -> Any:
+    """The runtime gateway on a port the kernel picks as it binds (port 0), serving in a thread.
+
+    It records every invocation's latencies in `metrics`, which moto's CloudWatch, in this same
+    process, serves as SageMaker's endpoint metrics (helpers.local.endpoint_metrics).
+    """
     from werkzeug.serving import make_server
 
-    runtime = make_server(HOST, 0, gateway.make_app(hosting, timing_header=timing_header), threaded=True)
+    app = gateway.make_app(hosting, timing_header=timing_header, metrics=metrics)
+    runtime = make_server(HOST, 0, app, threaded=True)
     threading.Thread(target=runtime.serve_forever, name="runtime-gateway", daemon=True).start()
     return runtime
 
@@ -121,13 +129,15 @@ def serve(work_dir: Path, fidelity: str = "local") -> int:
     compilation = CompilationService(info).install()
     hosting = HostingService(info).install()
     response_shapes.install()  # no empty structures SageMaker never sends
+    metrics = EndpointMetrics(info.account_id, info.region).install()  # AWS/SageMaker, in moto's CloudWatch
+    EndpointLogs(hosting.endpoints_dir, LOG_NAME, hosting.variant_of).install()  # model-server logs, in its Logs
     clear_scratch(info.state_dir, hosting)  # left by a backend that was killed
 
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
 
-    moto, runtime = start_moto(), start_gateway(hosting, timing_header=not info.aws_fidelity)
+    moto, runtime = start_moto(), start_gateway(hosting, metrics, timing_header=not info.aws_fidelity)
     info.endpoint_url = f"http://{HOST}:{moto.get_host_and_port()[1]}"
     info.runtime_url = f"http://{HOST}:{runtime.server_port}"
 
