@@ -5,7 +5,7 @@
     local start|stop|status|env   the embedded local AWS backend (start --aws-fidelity: the stand-in)
     standin -- CMD       run CMD with BACKEND=aws against the aws-fidelity stand-in (what CI does)
     bench                compile + latency benchmark, printed as a table (or --json)
-    cleanup [--backend aws] [--yes]   list (and delete) everything the workshop created
+    cleanup [--backend aws] [--expired] [--yes]   list (and delete) everything the workshop created
     loadtest             1, 4 and 8 concurrent clients against a local endpoint (see --help)
     translate status|build|stub|done   the Korean edition (notebooks/ko/), built from the English lessons
 """
@@ -153,7 +153,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _cleanup(args: argparse.Namespace) -> int:
     from helpers.cleanup import main as cleanup_main
 
-    return cleanup_main(args.backend, args.work_dir, args.yes)
+    return cleanup_main(args.backend, args.work_dir, args.yes, args.expired)
 
 
 def _loadtest(args: argparse.Namespace) -> int:
@@ -214,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup = commands.add_parser("cleanup", help="list the workshop's resources on a backend; delete with --yes")
     cleanup.add_argument("--backend", choices=["local", "aws"], default="local")
     cleanup.add_argument("--yes", action="store_true", help="delete them (otherwise only list)")
+    cleanup.add_argument("--expired", action="store_true",
+                         help="only what is past its neo-workshop:expires-at tag (what the account's scheduled cleaner does)")
     cleanup.add_argument("--work-dir", type=Path, default=None, help="local backend's work dir (default: <repo>/work)")
     cleanup.set_defaults(handler=_cleanup)
 
