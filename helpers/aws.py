@@ -168,6 +168,9 @@ def _connect_aws(work: Path) -> Backend:
     bucket = sdk_default_bucket(session.region_name, account)
     backend = Backend("aws", session, session.region_name, account, _aws_role(session), bucket, work)
     ensure_bucket(backend)
+    from helpers.running import print_notice
+
+    print_notice(backend.client("sagemaker"))  # endpoints an earlier notebook left billing, and how to delete them
     return backend
 
 
