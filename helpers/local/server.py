@@ -33,7 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from helpers.local import gateway, response_shapes, run_file
+from helpers.local import account_service, gateway, response_shapes, run_file
 from helpers.local.compilation_service import SCRATCH_DIR, CompilationService
 from helpers.local.hosting_service import HostingService
 from helpers.local.processes import answers
@@ -121,6 +121,7 @@ def serve(work_dir: Path, fidelity: str = "local") -> int:
     compilation = CompilationService(info).install()
     hosting = HostingService(info).install()
     response_shapes.install()  # no empty structures SageMaker never sends
+    account_service.install(info.aws_fidelity)  # IAM policy simulation, SageMaker's quotas (check-account)
     clear_scratch(info.state_dir, hosting)  # left by a backend that was killed
 
     stopping = threading.Event()
