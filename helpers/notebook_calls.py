@@ -15,7 +15,8 @@ API_HeadBucket.html, API_DeleteObjects.html, API_CreateMultipartUpload.html "Per
 
 from __future__ import annotations
 
-# boto3 client -> {method: IAM action}
+# boto3 client -> {method: IAM action}. Not here: what only the local backend's set-up calls
+# (s3 list_buckets, iam create_role in helpers/aws.py's _connect_local).
 CALLS: dict[str, dict[str, str]] = {
     "sagemaker": {
         "create_compilation_job": "sagemaker:CreateCompilationJob",
@@ -43,9 +44,8 @@ CALLS: dict[str, dict[str, str]] = {
     "sagemaker-runtime": {"invoke_endpoint": "sagemaker:InvokeEndpoint"},
     "s3": {
         "head_bucket": "s3:ListBucket", "list_objects_v2": "s3:ListBucket", "create_bucket": "s3:CreateBucket",
-        "list_buckets": "s3:ListAllMyBuckets",
         "upload_file": "s3:PutObject", "put_object": "s3:PutObject", "download_file": "s3:GetObject",
-        "head_object": "s3:GetObject", "delete_object": "s3:DeleteObject", "delete_objects": "s3:DeleteObject",
+        "head_object": "s3:GetObject", "get_object": "s3:GetObject", "delete_object": "s3:DeleteObject", "delete_objects": "s3:DeleteObject",
     },
     "sts": {"get_caller_identity": ""},  # needs no permission (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)
     "iam": {"get_role": "iam:GetRole"},
