@@ -114,3 +114,19 @@ def test_the_embed_tool_check_passes():
     done = subprocess.run([sys.executable, str(Path(embed_cleaner.__file__)), "--check"], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stdout
+
+
+def test_the_contentspec_names_files_and_parameters_that_exist():
+    import json
+
+    spec = yaml.safe_load((REPO_ROOT / "contentspec.yaml").read_text())
+    assert spec["version"] == 2.0 and spec["defaultLocaleCode"] in spec["localeCodes"]
+    for policy in spec["awsAccountConfig"]["participantRole"]["iamPolicies"]:
+        json.loads((REPO_ROOT / policy).read_text())
+    [stack] = spec["infrastructure"]["cloudformationTemplates"]
+    assert (REPO_ROOT / stack["templateLocation"]).resolve() == TEMPLATE
+    parameters, outputs = template()["Parameters"], template()["Outputs"]
+    assert {p["templateParameter"] for p in stack["parameters"]} <= set(parameters)
+    assert set(stack["participantVisibleStackOutputs"]) <= set(outputs)
+    required = {name for name, p in parameters.items() if "Default" not in p}
+    assert required <= {p["templateParameter"] for p in stack["parameters"]}, "every parameter without a default is given"
