@@ -17,6 +17,7 @@ from helpers.notebook_calls import (
     ENDPOINT_INSTANCE_TYPE,
     ENDPOINT_MINUTES,
     notebook_actions,
+    sample_resource,
 )
 
 QUOTA_NAME = f"{ENDPOINT_INSTANCE_TYPE} for endpoint usage"  # its name in Service Quotas (service code sagemaker)
@@ -71,10 +72,12 @@ def check_role(backend: Any) -> list[Check]:
     actions = sorted(notebook_actions())
     try:
         # https://docs.aws.amazon.com/IAM/latest/APIReference/API_SimulatePrincipalPolicy.html
+        # one call per action, on the resource of the workshop's it would be called on
         results = []
-        for page in iam.get_paginator("simulate_principal_policy").paginate(
-                PolicySourceArn=role["Arn"], ActionNames=actions):
-            results += page["EvaluationResults"]
+        for action in actions:
+            resource = sample_resource(action, backend.region, backend.account_id, backend.bucket, role["Arn"])
+            results += iam.simulate_principal_policy(PolicySourceArn=role["Arn"], ActionNames=[action],
+                                                     ResourceArns=[resource])["EvaluationResults"]
     except Exception as exc:  # noqa: BLE001
         return [*checks, Check("execution role's permissions", False, f"could not simulate them ({_error(exc)}): "
                                "the checker needs iam:SimulatePrincipalPolicy")]

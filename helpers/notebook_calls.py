@@ -45,7 +45,7 @@ CALLS: dict[str, dict[str, str]] = {
     "s3": {
         "head_bucket": "s3:ListBucket", "list_objects_v2": "s3:ListBucket", "create_bucket": "s3:CreateBucket",
         "upload_file": "s3:PutObject", "put_object": "s3:PutObject", "download_file": "s3:GetObject",
-        "head_object": "s3:GetObject", "get_object": "s3:GetObject", "delete_object": "s3:DeleteObject", "delete_objects": "s3:DeleteObject",
+        "head_object": "s3:GetObject", "delete_object": "s3:DeleteObject", "delete_objects": "s3:DeleteObject",
     },
     "sts": {"get_caller_identity": ""},  # needs no permission (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)
     "iam": {"get_role": "iam:GetRole"},
@@ -59,7 +59,10 @@ SERVICE_SIDE = ("iam:PassRole", "ecr:GetAuthorizationToken", "ecr:BatchGetImage"
                 "ecr:BatchCheckLayerAvailability", "logs:CreateLogGroup", "logs:CreateLogStream",
                 "logs:PutLogEvents", "logs:DescribeLogStreams", "cloudwatch:PutMetricData")
 # What the kernel inside a Studio space calls to find its own role (helpers/aws.py, the SDKs' get_execution_role)
-STUDIO_SIDE = ("sagemaker:DescribeDomain", "sagemaker:DescribeUserProfile", "sagemaker:DescribeSpace")
+# and what Studio's own UI does with the space's execution role (list, start and stop the space's app)
+STUDIO_SIDE = ("sagemaker:DescribeDomain", "sagemaker:DescribeUserProfile", "sagemaker:DescribeSpace",
+               "sagemaker:ListSpaces", "sagemaker:UpdateSpace", "sagemaker:ListApps", "sagemaker:DescribeApp",
+               "sagemaker:CreateApp", "sagemaker:DeleteApp")
 # The endpoints notebooks 03 and 05 run at once, and how long (minutes, with the wait) each is up in a core-path run
 # 03: uncompiled + compiled, then (SDK_SECTION) the SDK's while they still run; 05: uncompiled + compiled
 CONCURRENT_ENDPOINTS = {"03_deploy_endpoint": 3, "05_latency_comparison": 2}
@@ -70,3 +73,26 @@ ENDPOINT_MINUTES = {"03_deploy_endpoint": 20, "05_latency_comparison": 25}
 def notebook_actions() -> set[str]:
     """The IAM actions of every call in CALLS (GetCallerIdentity needs none)."""
     return {action for methods in CALLS.values() for action in methods.values() if action}
+
+
+# The resource each action is simulated on (check-account): IAM's simulator evaluates a statement
+# only against the resources it is given, "*" by default, which a statement scoped to
+# `endpoint/neo-workshop*` does not match
+# (https://docs.aws.amazon.com/IAM/latest/APIReference/API_SimulatePrincipalPolicy.html, ResourceArns).
+_SAGEMAKER_RESOURCES = (("EndpointConfig", "endpoint-config"), ("Endpoint", "endpoint"), ("Model", "model"),
+                        ("CompilationJob", "compilation-job"), ("Tags", "endpoint"))
+
+
+def sample_resource(action: str, region: str, account: str, bucket: str, role_arn: str) -> str:
+    """An ARN of the workshop's that `action` would be called on ('*' for the List calls)."""
+    service, name = action.split(":", 1)
+    if service == "sagemaker":
+        if name.startswith("List") and name != "ListTags":
+            return "*"
+        for noun, kind in _SAGEMAKER_RESOURCES:
+            if name.endswith(noun) or (noun == "Endpoint" and name == "InvokeEndpoint"):
+                return f"arn:aws:sagemaker:{region}:{account}:{kind}/neo-workshop-check"
+        return "*"
+    if service == "s3":
+        return f"arn:aws:s3:::{bucket}" if name in ("ListBucket", "CreateBucket") else f"arn:aws:s3:::{bucket}/neo-workshop/check"
+    return role_arn if service == "iam" else "*"
