@@ -78,7 +78,8 @@ def notebook_actions() -> set[str]:
 # The resource each action is simulated on (check-account): IAM's simulator evaluates a statement
 # only against the resources it is given, "*" by default, which a statement scoped to
 # `endpoint/neo-workshop*` does not match
-# (https://docs.aws.amazon.com/IAM/latest/APIReference/API_SimulatePrincipalPolicy.html, ResourceArns).
+# (https://docs.aws.amazon.com/IAM/latest/APIReference/API_SimulatePrincipalPolicy.html, ResourceArns:
+# "If this parameter is not provided, then the value defaults to * (all resources)").
 _SAGEMAKER_RESOURCES = (("EndpointConfig", "endpoint-config"), ("Endpoint", "endpoint"), ("Model", "model"),
                         ("CompilationJob", "compilation-job"), ("Tags", "endpoint"))
 
