@@ -17,6 +17,7 @@ from typing import Any
 
 from helpers.paths import work_dir as resolve_work_dir
 from helpers.sagemaker_facts import DEFAULT_PYTORCH_VERSION, sdk_default_bucket, split_s3_uri
+from helpers.tags import workshop_tags  # noqa: F401 - the notebooks pass aws.workshop_tags() as Tags=
 
 BACKENDS = ("local", "aws")
 BACKEND_ENV = "NEO_WORKSHOP_BACKEND"
@@ -167,6 +168,9 @@ def _connect_aws(work: Path) -> Backend:
     bucket = sdk_default_bucket(session.region_name, account)
     backend = Backend("aws", session, session.region_name, account, _aws_role(session), bucket, work)
     ensure_bucket(backend)
+    from helpers.running import print_notice
+
+    print_notice(backend.client("sagemaker"))  # endpoints an earlier notebook left billing, and how to delete them
     return backend
 
 

@@ -167,8 +167,28 @@ def _clients(backend: str, work_dir: Any) -> tuple[Any, Any, str] | None:
     return session.client("sagemaker"), session.client("s3"), f"sagemaker-{session.region_name}-{account}"
 
 
-def main(backend: str, work_dir: Any = None, yes: bool = False) -> int:
-    """List (and with `yes`, delete) the workshop's resources on `backend`; print what happened."""
+def expired(sm: Any, backend: str, yes: bool) -> int:
+    """`cleanup --expired`: what the attendee account's scheduled cleaner does, run now, on any backend."""
+    from helpers.display import table_text
+    from helpers.expiry_cleaner import delete_expired
+
+    report = delete_expired(sm, dry_run=not yes)
+    rows = [{"kind": d["kind"], "name": d["name"], "expired at": d.get("expired_at", "")} for d in report["deleted"]]
+    verb = "Deleted" if yes else "Past their neo-workshop:expires-at tag (nothing deleted yet)"
+    print(f"{verb} at {report['now']}:\n{table_text(rows)}" if rows else f"Nothing of the workshop's has expired "
+          f"({report['kept']} endpoint(s) not yet).")
+    for item in report["skipped"] + report["errors"]:
+        print(f"  not deleted: {item['kind']} {item['name']}: {item.get('why') or item.get('error')}")
+    if rows and not yes:
+        print(f"To delete them: python -m helpers cleanup --expired --backend {backend} --yes")
+    return 1 if report["errors"] else 0
+
+
+def main(backend: str, work_dir: Any = None, yes: bool = False, only_expired: bool = False) -> int:
+    """List (and with `yes`, delete) the workshop's resources on `backend`; print what happened.
+
+    `only_expired`: only what is past its `neo-workshop:expires-at` tag (helpers/expiry_cleaner.py).
+    """
     from helpers.display import table_text
 
     clients = _clients(backend, work_dir)
@@ -177,6 +197,8 @@ def main(backend: str, work_dir: Any = None, yes: bool = False) -> int:
               "in memory). `python -m helpers local status` lists running backends.")
         return 0
     sm, s3, bucket = clients
+    if only_expired:
+        return expired(sm, backend, yes)
     resources = find_sagemaker(sm) + find_objects(s3, bucket)
     where = "REAL AWS account" if backend == "aws" else "local backend"
     if not resources:

@@ -5,7 +5,9 @@
     local start|stop|status|env   the embedded local AWS backend (start --aws-fidelity: the stand-in)
     standin -- CMD       run CMD with BACKEND=aws against the aws-fidelity stand-in (what CI does)
     bench                compile + latency benchmark, printed as a table (or --json)
-    cleanup [--backend aws] [--yes]   list (and delete) everything the workshop created
+    cleanup [--backend aws] [--expired] [--yes]   list (and delete) everything the workshop created
+    check-account [--backend aws]   can this account run the workshop? one line each, ✓ or ✗ with the fix
+    room DIR|s3://...    one HTML page of every attendee's work/report.json: who is stuck where
     loadtest             1, 4 and 8 concurrent clients against a local endpoint (see --help)
     translate status|build|stub|done   the Korean edition (notebooks/ko/), built from the English lessons
     lesson-time [--write]   learner minutes per lesson (core path, extensions) against the 2-hour slot
@@ -155,7 +157,19 @@ def _bench(args: argparse.Namespace) -> int:
 def _cleanup(args: argparse.Namespace) -> int:
     from helpers.cleanup import main as cleanup_main
 
-    return cleanup_main(args.backend, args.work_dir, args.yes)
+    return cleanup_main(args.backend, args.work_dir, args.yes, args.expired)
+
+
+def _check_account(args: argparse.Namespace) -> int:
+    from helpers.check_account import main as check_main
+
+    return check_main(args.backend, args.work_dir)
+
+
+def _room(args: argparse.Namespace) -> int:
+    from helpers.room import main as room_main
+
+    return room_main(args.sources, args.output)
 
 
 def _loadtest(args: argparse.Namespace) -> int:
@@ -224,8 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup = commands.add_parser("cleanup", help="list the workshop's resources on a backend; delete with --yes")
     cleanup.add_argument("--backend", choices=["local", "aws"], default="local")
     cleanup.add_argument("--yes", action="store_true", help="delete them (otherwise only list)")
+    cleanup.add_argument("--expired", action="store_true",
+                         help="only what is past its neo-workshop:expires-at tag (what the account's scheduled cleaner does)")
     cleanup.add_argument("--work-dir", type=Path, default=None, help="local backend's work dir (default: <repo>/work)")
     cleanup.set_defaults(handler=_cleanup)
+
+    check = commands.add_parser("check-account", help="can this account run the workshop? (before the day)")
+    check.add_argument("--backend", choices=["local", "aws"], default="aws")
+    check.add_argument("--work-dir", type=Path, default=None, help="work dir (default: <repo>/work)")
+    check.set_defaults(handler=_check_account)
+
+    room = commands.add_parser("room", help="one HTML page of many attendees' work/report.json files")
+    room.add_argument("sources", nargs="+", help="directories or report.json files, or s3://bucket/prefix/")
+    room.add_argument("--output", type=Path, default=Path("room.html"), help="the page to write (default: room.html)")
+    room.set_defaults(handler=_room)
 
     loadtest = commands.add_parser("loadtest", help="concurrent clients against a local endpoint", add_help=False)
     loadtest.add_argument("loadtest_args", nargs=argparse.REMAINDER)

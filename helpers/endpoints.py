@@ -208,13 +208,21 @@ def container_environment(region: str, image: str) -> dict[str, str]:
 
 def deploy(sm: Any, name: str, model_data: str, image: str, role_arn: str, instance_type: str,
            tags: list[dict[str, str]] | None = None) -> str:
-    """Model + endpoint config + endpoint named `name` (the three calls notebook 03 teaches)."""
-    sm.create_model(ModelName=name, ExecutionRoleArn=role_arn, Tags=tags or [],
+    """Model + endpoint config + endpoint named `name` (the three calls notebook 03 teaches).
+
+    Without `tags`, each gets the workshop's (`tags.workshop_tags()`: project, created-by,
+    expires-at), so the attendee account's expiry cleaner can always find them.
+    """
+    if tags is None:
+        from helpers.tags import workshop_tags
+
+        tags = workshop_tags()
+    sm.create_model(ModelName=name, ExecutionRoleArn=role_arn, Tags=tags,
                     PrimaryContainer={"Image": image, "ModelDataUrl": model_data,
                                       "Environment": container_environment(sm.meta.region_name, image)})
-    sm.create_endpoint_config(EndpointConfigName=name, Tags=tags or [], ProductionVariants=[{
+    sm.create_endpoint_config(EndpointConfigName=name, Tags=tags, ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": instance_type}])
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=name, Tags=tags or [])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name, Tags=tags)
     return name
 
 

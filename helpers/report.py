@@ -204,8 +204,10 @@ def summary_html(runs: list[NotebookRun], work: Path) -> str:
     figures = work / FIGURES_DIR
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     ran = sum(r.state == "ran" for r in runs)
+    from helpers.tags import attendee
+
     return "\n".join([
-        "<h1>neo-workshop: report of a run</h1>",
+        f"<h1>neo-workshop: report of a run by {html.escape(attendee())}</h1>",
         f"<p>Written {html.escape(stamp)} from <code>{html.escape(str(work))}</code>: "
         f"{ran} of {len(runs)} notebooks ran to the end. Every notebook below is the executed copy, "
         "with its outputs and figures.</p>",
@@ -284,6 +286,9 @@ def write_report(work: Path, lessons: list[str] | None = None, since: float | No
 
         lessons = [p.name for p in workshop_notebooks()]
     runs = collect_runs(work, lessons, since)
+    from helpers.run_record import write_record
+
+    write_record(work, runs)  # report.json beside report.html: `python -m helpers room` reads it
     page = export_html(combined_notebook(runs, summary_html(runs, work)), source_dir)
     path = work / REPORT_NAME
     path.write_text(page, encoding="utf-8")

@@ -126,3 +126,39 @@ def test_cleanup_stops_a_running_compilation_job_and_deletes_a_finished_one(caps
     deleted = cleanup.delete(sm, None, resources)
     assert sm.calls == [("stop", "neo-workshop-running"), ("delete", "neo-workshop-done")]
     assert [r.name for r in deleted] == ["neo-workshop-done"], "a stopping job is deleted by the next run"
+
+
+@pytest.mark.slow
+def test_cleanup_expired_on_the_local_backend_deletes_only_what_expired(local_backend, sm_s3, model_archive, capsys):
+    """The local backend keeps the same tags (ListTags), so `--expired` and the account's Lambda act the same there."""
+    from datetime import datetime, timedelta, timezone
+
+    from helpers import expiry_cleaner
+
+    sm, s3 = sm_s3
+    bucket = f"sagemaker-{local_backend.region}-{local_backend.account_id}"
+    s3.create_bucket(Bucket=bucket)
+    s3.upload_file(str(model_archive), bucket, "neo-workshop/expired/model.tar.gz")
+    url = f"s3://{bucket}/neo-workshop/expired/model.tar.gz"
+    long_ago = datetime.now(timezone.utc) - timedelta(hours=5)
+    for name, tags in (("neo-workshop-expired", expiry_cleaner.expiry_tags("ana", 3, long_ago)),
+                       ("neo-workshop-fresh", expiry_cleaner.expiry_tags("ana", 3))):
+        make_model(sm, name, url, tags)
+        sm.create_endpoint_config(EndpointConfigName=name, Tags=tags, ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.c5.xlarge"}])
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=name, Tags=tags)
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    arn = sm.describe_endpoint(EndpointName="neo-workshop-fresh")["EndpointArn"]
+    assert expiry_cleaner.CREATED_BY in {t["Key"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+    work = str(local_backend.work_dir)
+
+    assert cli.main(["cleanup", "--expired", "--work-dir", work]) == 0
+    out = capsys.readouterr().out
+    assert "neo-workshop-expired" in out and "neo-workshop-fresh" not in out and "--yes" in out
+    assert cli.main(["cleanup", "--expired", "--work-dir", work, "--yes"]) == 0
+    left = {e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]}
+    assert "neo-workshop-fresh" in left and "neo-workshop-expired" not in left
+    assert "neo-workshop-expired" not in {m["ModelName"] for m in sm.list_models()["Models"]}
+    sm.delete_endpoint(EndpointName="neo-workshop-fresh")
+    sm.delete_endpoint_config(EndpointConfigName="neo-workshop-fresh")
+    sm.delete_model(ModelName="neo-workshop-fresh")

@@ -21,7 +21,7 @@ from helpers.paths import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "helpers"
 LEAVES = {"helpers.paths", "helpers.sagemaker_facts", "helpers.local_names", "helpers.polling",
-          "helpers.container.inference"}
+          "helpers.container.inference", "helpers.expiry_cleaner"}
 SHARED = LEAVES | {"helpers.models", "helpers.images", "helpers.tracing", "helpers.packaging",
                    "helpers.machine", "helpers.compiler", "helpers.runtime"}
 CLIENT_ENTRY_TO_LOCAL = "helpers.local.control"

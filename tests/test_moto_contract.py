@@ -17,6 +17,7 @@ from types import ModuleType
 import pytest
 
 from helpers.local import (
+    account_service,
     compilation_service,
     endpoint_logs,
     endpoint_metrics,
@@ -30,7 +31,8 @@ from helpers.local.run_file import RunInfo
 from helpers.local_names import DEFAULT_ACCOUNT_ID as ACCOUNT
 from helpers.local_names import DEFAULT_REGION as REGION
 
-SERVICES = [compilation_service, hosting_service, response_shapes, resource_names, endpoint_metrics, endpoint_logs]
+SERVICES = [compilation_service, hosting_service, response_shapes, resource_names, endpoint_metrics, endpoint_logs,
+            account_service]
 RECHECK = "re-check helpers/local/compilation_service.py against moto's sources (see MOTO_INTERNALS there)"
 
 
@@ -458,3 +460,18 @@ def test_shadow_refuses_an_attribute_the_class_sets_itself() -> None:
     assert Inherits.table == {"y": 2} and Base.table == {}
     patch.undo()
     assert "table" not in vars(Inherits) and Inherits.table == {}
+
+
+def test_account_service_attributes_exist_on_live_moto_objects() -> None:
+    """The IAM role and response attributes the stand-in's SimulatePrincipalPolicy reads."""
+    import json
+
+    import boto3
+    from moto import mock_aws
+    from moto.iam.models import iam_backends
+
+    with mock_aws():
+        iam = boto3.client("iam", region_name=REGION)
+        iam.create_role(RoleName="contract", AssumeRolePolicyDocument=json.dumps({"Statement": []}))
+        role = iam_backends[ACCOUNT]["global"].get_role("contract")
+        assert_has_listed_attributes(account_service, "moto.iam.models.Role", role)

@@ -33,7 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from helpers.local import gateway, response_shapes, run_file
+from helpers.local import account_service, gateway, response_shapes, run_file
 from helpers.local.compilation_service import SCRATCH_DIR, CompilationService
 from helpers.local.endpoint_logs import EndpointLogs
 from helpers.local.endpoint_metrics import EndpointMetrics
@@ -131,6 +131,7 @@ def serve(work_dir: Path, fidelity: str = "local") -> int:
     response_shapes.install()  # no empty structures SageMaker never sends
     metrics = EndpointMetrics(info.account_id, info.region).install()  # AWS/SageMaker, in moto's CloudWatch
     EndpointLogs(hosting.endpoints_dir, LOG_NAME, hosting.variant_of).install()  # model-server logs, in its Logs
+    account_service.install(info.aws_fidelity)  # IAM policy simulation, SageMaker's quotas (check-account)
     clear_scratch(info.state_dir, hosting)  # left by a backend that was killed
 
     stopping = threading.Event()
