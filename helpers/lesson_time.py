@@ -34,7 +34,11 @@ WORDS_PER_MIN = 150
 CODE_LINES_PER_MIN = 20
 DEFAULT_EXERCISE_MIN = 6
 RUN_TIMES = NOTEBOOKS_DIR / "run_times.json"
-READMES = (NOTEBOOKS_DIR.parent / "README.md", NOTEBOOKS_DIR.parent / "README.ko.md")
+# Where the schedule is written: the READMEs and the instructor guides (English, Korean), with the link prefix
+# from each file to the repository root.
+ROOT = NOTEBOOKS_DIR.parent
+SCHEDULES = ((ROOT / "README.md", ""), (ROOT / "README.ko.md", ""),
+             (ROOT / "docs" / "INSTRUCTOR.md", "../"), (ROOT / "docs" / "INSTRUCTOR.ko.md", "../"))
 EXERCISE_HEADING = re.compile(r"^### Exercise:.*?(?:\((\d+) min\))?\s*$", re.MULTILINE)
 TITLE_LINE = re.compile(r"^\*\*Core: .*$|^\*\*핵심: .*$", re.MULTILINE)
 SCHEDULE = re.compile(r"(<!-- schedule:start -->\n).*?(<!-- schedule:end -->)", re.DOTALL)
@@ -149,14 +153,14 @@ def _cell_seconds(cell: Any) -> float:
             - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
 
 
-def schedule_table(times: list[LessonTime], korean: bool = False) -> str:
+def schedule_table(times: list[LessonTime], korean: bool = False, prefix: str = "") -> str:
     """The README's schedule: one row per lesson, then the totals against the 2-hour slot."""
     header, unit, total, folder = (("| 노트북 | 핵심 (그중 실습) | 확장 |", "분", "합계", "notebooks/ko") if korean else
                                    ("| notebook | core (of it exercises) | extensions |", " min", "total", "notebooks"))
     rows = [header, "|---|---|---|"]
     for t in times:
         title = _translated_title(t) if korean else t.title
-        rows.append(f"| [{title}]({folder}/{t.name}.ipynb) | {round(t.core.minutes)}{unit} "
+        rows.append(f"| [{title}]({prefix}{folder}/{t.name}.ipynb) | {round(t.core.minutes)}{unit} "
                     f"({round(t.core.exercises)}{unit}) | {round(t.extensions.minutes)}{unit} |")
     core = sum(round(t.core.minutes) for t in times)
     extra = sum(round(t.extensions.minutes) for t in times)
@@ -171,7 +175,8 @@ def _translated_title(time: LessonTime) -> str:
     return _source(json.loads(path.read_text())["cells"][0]).splitlines()[0].lstrip("# ").strip()
 
 
-def write(times: list[LessonTime], directory: Path = NOTEBOOKS_DIR, readmes: tuple[Path, ...] = READMES) -> list[Path]:
+def write(times: list[LessonTime], directory: Path = NOTEBOOKS_DIR,
+          schedules: tuple[tuple[Path, str], ...] = SCHEDULES) -> list[Path]:
     """Rewrite each title cell's time line, in English and in the Korean translation, and the READMEs.
 
     The Korean line goes into the translations file (a current translation stays current: only
@@ -188,9 +193,9 @@ def write(times: list[LessonTime], directory: Path = NOTEBOOKS_DIR, readmes: tup
         if _write_translated_title(edition, english, t):
             changed.append(edition.translations_path(english))
     changed += translations.build(edition)
-    for readme in readmes:
+    for readme, prefix in schedules:
         text = readme.read_text()
-        table = schedule_table(times, korean=readme.name.endswith(".ko.md"))
+        table = schedule_table(times, korean=readme.name.endswith(".ko.md"), prefix=prefix)
         new = SCHEDULE.sub(lambda m, table=table: m.group(1) + table + m.group(2), text)
         if new != text:
             readme.write_text(new)

@@ -36,10 +36,11 @@ def test_title_cell_states_the_computed_minutes(path: Path):
     assert expected in title, f"{path.name}'s title cell should say {expected!r}: run python -m helpers lesson-time --write"
 
 
-@pytest.mark.parametrize("readme", ["README.md", "README.ko.md"])
-def test_readme_schedule_is_the_computed_one(readme: str):
+@pytest.mark.parametrize("readme,prefix", [("README.md", ""), ("README.ko.md", ""), ("docs/INSTRUCTOR.md", "../"),
+                                           ("docs/INSTRUCTOR.ko.md", "../")])
+def test_readme_schedule_is_the_computed_one(readme: str, prefix: str):
     text = (REPO_ROOT / readme).read_text()
-    table = lesson_time.schedule_table(lesson_time.workshop_times(), korean=readme.endswith(".ko.md"))
+    table = lesson_time.schedule_table(lesson_time.workshop_times(), korean=readme.endswith(".ko.md"), prefix=prefix)
     assert f"<!-- schedule:start -->\n{table}<!-- schedule:end -->" in text, \
         f"{readme}'s schedule is stale: run python -m helpers lesson-time --write"
 
