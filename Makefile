@@ -110,6 +110,27 @@ $(STAMP312): pyproject.toml $(PINS)
 test-py312: $(STAMP312)  ## the fast unit tests again on Python 3.12, in .venv312 (servers and notebooks: `make test`)
 	$(VENV312)/bin/python -m pytest tests -m "not slow" -p no:cacheprovider
 
+test-studio: $(STUDIO_IMAGE)/.installed  ## docs/STUDIO.md's set-up on a stand-in of Studio's image, then nbval over the six notebooks in the kernel it registers
+	rm -rf $(STUDIO_VENV) $(STUDIO_WORK)
+	@# exactly the Studio set-up (`make kernel` with the image's python3), its kernel spec in a scratch data dir
+	@start=$$(date +%s); \
+	JUPYTER_DATA_DIR=$(STUDIO_WORK)/jupyter-data $(MAKE) --no-print-directory kernel PYTHON=$(CURDIR)/$(STUDIO_IMAGE)/bin/python3 && \
+	echo "== make kernel on the Studio stand-in: $$(( $$(date +%s) - start )) s, adds $$(du -sh $(STUDIO_VENV) | cut -f1) ($(STUDIO_VENV))"
+	@# the image's own environment is unchanged, and the kernel runs the image's torch and SDK v2
+	$(STUDIO_IMAGE)/bin/python3 -m pip list --format=freeze 2>/dev/null | grep -E '^[A-Za-z0-9._-]+==[A-Za-z0-9.+!_-]+$$' | diff $(STUDIO_VENV)/image-packages.txt -
+	$(STUDIO_VENV)/bin/python tests/studio/check_kernel.py $(STUDIO_IMAGE_REQS)
+	$(STUDIO_VENV)/bin/python -m pip install --quiet "nbval==0.11.0"
+	JUPYTER_DATA_DIR=$(STUDIO_WORK)/jupyter-data NEO_WORKSHOP_WORK_DIR=$(STUDIO_WORK)/nbval NEO_WORKSHOP_REPEATS=5 \
+		$(STUDIO_VENV)/bin/python -m pytest notebooks --nbval-lax -p no:cacheprovider
+
+# Debian's chromium (apt-get, as root: CI and the workshop machines), driven by Playwright (the dev extra)
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+test-browser: setup $(CHROMIUM)  ## 01, 03 and ko/01 in JupyterLab in headless Chromium; screenshots in work/browser/
+	NEO_WORKSHOP_BROWSER=1 NEO_WORKSHOP_CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests/browser -p no:cacheprovider
+
 lint: setup
 	$(VENV)/bin/ruff check helpers tests tools notebooks conftest.py
 
