@@ -84,11 +84,14 @@ def lab() -> Iterator[dict]:
                NEO_WORKSHOP_REPEATS="3", PYTHONPATH=f"{REPO_ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", kernel.KERNEL_NAME,
                     "--display-name", kernel.DISPLAY_NAME], env=env, check=True, capture_output=True)
+    settings = OUT / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)  # no "get notified about official Jupyter news?" toast over the screenshots
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     port, token = _free_port(), secrets.token_hex(16)
     log = (OUT / "lab.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={OUT / 'lab-settings'}", f"--IdentityProvider.token={token}",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
          "--ServerApp.allow_root=True"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -142,9 +145,6 @@ def _open(browser, lab, relative: str):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{lab['url']}/lab/tree/{relative}?token={lab['token']}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    no_news = page.locator(".jp-Notification-Toast button", has_text="No")
-    if no_news.count():  # "notified about official Jupyter news?" covers the corner of screenshots
-        no_news.first.click()
     try:  # the kernel the notebook names starts by itself (a kernel picker would leave "No Kernel")
         page.wait_for_function(
             "() => { const name = document.querySelector('.jp-KernelName');"
