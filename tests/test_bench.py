@@ -328,3 +328,20 @@ def test_latency_plots_return_figures_and_save(tmp_path):
     labels = [t.get_text() for t in bars.axes[0].get_xticklabels()]
     assert labels == ["eager\n(fp32)", "neo-local\n(fp32)", "neo-local\n(bf16)"]
     assert (tmp_path / "latency.png").stat().st_size > 0 and (tmp_path / "speedup.png").stat().st_size > 0
+
+
+def test_torch_compile_without_a_cxx_compiler_is_skipped_saying_so():
+    from helpers.bench import engines
+
+    class InvalidCxxCompiler(RuntimeError):  # torch._inductor.exc's, as dynamo wraps it
+        pass
+
+    class BackendCompilerFailed(Exception):
+        def __init__(self, inner):
+            super().__init__("backend='inductor' raised:\nInvalidCxxCompiler: No working C++ compiler found")
+            self.inner_exception = inner
+
+    reason = engines._torch_compile_failure(BackendCompilerFailed(InvalidCxxCompiler("no g++")))
+    assert reason.startswith("no C++ compiler here") and "$CXX" in reason
+    other = engines._torch_compile_failure(BackendCompilerFailed(ValueError("unsupported op")))
+    assert other == "ValueError: unsupported op"
