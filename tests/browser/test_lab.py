@@ -87,6 +87,9 @@ def lab() -> Iterator[dict]:
     settings = OUT / "lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)  # no "get notified about official Jupyter news?" toast over the screenshots
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    notebook_settings = OUT / "lab-settings" / "@jupyterlab" / "notebook-extension"
+    notebook_settings.mkdir(parents=True)  # every cell in the page (not windowed), so cell N is .jp-Cell N
+    (notebook_settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     port, token = _free_port(), secrets.token_hex(16)
     log = (OUT / "lab.log").open("w")
     process = subprocess.Popen(
