@@ -146,7 +146,9 @@ def _solution_indexes(path: Path) -> list[int]:
 
 def _open(browser, lab, relative: str):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{lab['url']}/lab/tree/{relative}?token={lab['token']}")
+    # a workspace of its own, reset: only this notebook open (JupyterLab restores earlier tabs otherwise)
+    workspace = relative.replace("/", "-").removesuffix(".ipynb")
+    page.goto(f"{lab['url']}/lab/workspaces/{workspace}/tree/{relative}?reset&token={lab['token']}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     try:  # the kernel the notebook names starts by itself (a kernel picker would leave "No Kernel")
         page.wait_for_function(
@@ -161,7 +163,7 @@ def _open(browser, lab, relative: str):
 
 
 def _cell(page, index: int):
-    return page.locator(".jp-Notebook .jp-Cell").nth(index)
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(index)
 
 
 def _run_all(page) -> None:
