@@ -15,6 +15,27 @@ KERNEL_DISPLAY := Python 3 (neo-workshop)
 # Python 3.12 (SageMaker Studio's) for `make test-py312`; .ci/find-python says how it is found.
 VENV312  := .venv312
 STAMP312 := $(VENV312)/.installed
+# The laptop's pins (torch 2.14.1, torchvision 0.29.1); pyproject.toml has ranges that SageMaker
+# Studio's image (torch 2.6) meets too.
+PINS := constraints-laptop.txt
+
+# SageMaker Studio's kernel (`make kernel` where $(PYTHON) has torch and torchvision, i.e. the
+# image's own Python): a venv that sees the image's packages (--system-site-packages: its torch
+# 2.6, torchvision 0.21, numpy, SDK v2 and sagemaker-core 1.x) and installs only what they lack,
+# with every package of the image pinned at the image's version (image-packages.txt), so nothing
+# of the image is replaced, not even inside the venv. No `aws` extra: sagemaker-core 2.x and SDK
+# v2 both own the `sagemaker` package; the kernel uses the image's SDK (helpers/sdk.py).
+STUDIO_VENV  := .venv-studio
+STUDIO_STAMP := $(STUDIO_VENV)/.installed
+# `make test-studio`: a stand-in for that image (SageMaker Distribution 3.10.0's versions that
+# matter, tests/studio/sagemaker-distribution-3.10.0.txt) on Python 3.12, built once per CI run
+# (PyPI's torch 2.6 for Linux is the CUDA build: ~6 GB, ~4 min here); then the Studio set-up of
+# docs/STUDIO.md on it and nbval over the six notebooks in the kernel it registers. The stand-in
+# is a copy of a whole Python 3.12 installation, not a venv: like the image's conda base, its
+# site-packages are what a `--system-site-packages` venv on it sees.
+STUDIO_IMAGE      := .venv-studio-image
+STUDIO_IMAGE_REQS := tests/studio/sagemaker-distribution-3.10.0.txt
+STUDIO_WORK       := $(CURDIR)/work/studio
 
 # Side environment with the torch of Neo's newest PyTorch FrameworkVersion (2.0): the pre-flight
 # check loads the traced model with it (helpers/preflight.py). ~3 GB, about a minute.
@@ -30,12 +51,12 @@ SDKV2 := .venv-sdkv2
 # for a newer Python). ~1.7 GB. With it the pre-flight loads the model with torch 1.8.1 too.
 TORCH18 := .venv-torch18
 
-.PHONY: setup torch20 tvm torch18 sdkv2 workshop test test-py312 lint kernel lab translations clean
+.PHONY: setup torch20 tvm torch18 sdkv2 workshop test test-py312 test-studio test-browser lint kernel kernel-studio kernel-venv lab translations clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(PINS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,aws]'
+	$(PY) -m pip install --quiet -c $(PINS) -e '.[dev,aws]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -80,20 +101,63 @@ test: setup lint torch20 sdkv2 tvm  ## unit tests + nbval over every notebook, o
 	NEO_WORKSHOP_REPEATS=5 $(PY) -m helpers standin --work-dir $(NBVAL_AWS_WORK) -- \
 		$(PY) -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
-$(STAMP312): pyproject.toml
+$(STAMP312): pyproject.toml $(PINS)
 	@test -x $(VENV312)/bin/python || { py=$$(.ci/find-python 3.12) && $$py -m venv $(VENV312); }
 	$(VENV312)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV312)/bin/python -m pip install --quiet -e '.[dev,aws]'
+	$(VENV312)/bin/python -m pip install --quiet -c $(PINS) -e '.[dev,aws]'
 	@touch $(STAMP312)
 
 test-py312: $(STAMP312)  ## the fast unit tests again on Python 3.12, in .venv312 (servers and notebooks: `make test`)
 	$(VENV312)/bin/python -m pytest tests -m "not slow" -p no:cacheprovider
 
+test-studio: $(STUDIO_IMAGE)/.installed  ## docs/STUDIO.md's set-up on a stand-in of Studio's image, then nbval over the six notebooks in the kernel it registers
+	rm -rf $(STUDIO_VENV) $(STUDIO_WORK)
+	@# exactly the Studio set-up (`make kernel` with the image's python3), its kernel spec in a scratch data dir
+	@start=$$(date +%s); \
+	JUPYTER_DATA_DIR=$(STUDIO_WORK)/jupyter-data $(MAKE) --no-print-directory kernel PYTHON=$(CURDIR)/$(STUDIO_IMAGE)/bin/python3 && \
+	echo "== make kernel on the Studio stand-in: $$(( $$(date +%s) - start )) s, adds $$(du -sh $(STUDIO_VENV) | cut -f1) ($(STUDIO_VENV))"
+	@# the image's own environment is unchanged, and the kernel runs the image's torch and SDK v2
+	$(STUDIO_IMAGE)/bin/python3 -m pip list --format=freeze 2>/dev/null | grep -E '^[A-Za-z0-9._-]+==[A-Za-z0-9.+!_-]+$$' | diff $(STUDIO_VENV)/image-packages.txt -
+	$(STUDIO_VENV)/bin/python tests/studio/check_kernel.py $(STUDIO_IMAGE_REQS)
+	$(STUDIO_VENV)/bin/python -m pip install --quiet "nbval==0.11.0"
+	JUPYTER_DATA_DIR=$(STUDIO_WORK)/jupyter-data NEO_WORKSHOP_WORK_DIR=$(STUDIO_WORK)/nbval NEO_WORKSHOP_REPEATS=5 \
+		$(STUDIO_VENV)/bin/python -m pytest notebooks --nbval-lax -p no:cacheprovider
+
+# Debian's chromium (apt-get, as root: CI and the workshop machines), driven by Playwright (the dev extra)
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+test-browser: setup $(CHROMIUM)  ## 01, 03 and ko/01 in JupyterLab in headless Chromium; screenshots in work/browser/
+	NEO_WORKSHOP_BROWSER=1 NEO_WORKSHOP_CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests/browser -p no:cacheprovider
+
 lint: setup
 	$(VENV)/bin/ruff check helpers tests tools notebooks conftest.py
 
-kernel: setup  ## register .venv as the Jupyter kernel the notebooks name, for your user (SageMaker Studio)
+# Which kernel `make kernel` builds: on the image's PyTorch if $(PYTHON) has torch and torchvision
+# (SageMaker Studio), else .venv. find_spec: looked up, not imported (make reads this every time).
+KERNEL_ON := $(shell $(PYTHON) -c "import importlib.util as u; print('studio' if u.find_spec('torch') and u.find_spec('torchvision') else 'venv')" 2>/dev/null || echo venv)
+
+kernel: kernel-$(KERNEL_ON)  ## the Jupyter kernel the notebooks name, for your user: on $(PYTHON)'s torch if it has one (SageMaker Studio), else .venv
+
+kernel-studio: $(STUDIO_STAMP)  ## the Studio kernel: .venv-studio on the image's Python and PyTorch, registered for your user
+	$(STUDIO_VENV)/bin/python -m ipykernel install --user --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"
+
+kernel-venv: setup  ## register .venv (the laptop's pinned environment) as the notebooks' kernel, for your user
 	$(PY) -m ipykernel install --user --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"
+
+$(STUDIO_STAMP): pyproject.toml
+	@test -x $(STUDIO_VENV)/bin/python || $(PYTHON) -m venv --system-site-packages $(STUDIO_VENV)
+	@# the image's packages, each at its version: constraints, so pip adds only what the image lacks
+	$(PYTHON) -m pip list --format=freeze 2>/dev/null | grep -E '^[A-Za-z0-9._-]+==[A-Za-z0-9.+!_-]+$$' > $(STUDIO_VENV)/image-packages.txt
+	$(STUDIO_VENV)/bin/python -m pip install --quiet -c $(STUDIO_VENV)/image-packages.txt -e .
+	@touch $@
+
+$(STUDIO_IMAGE)/.installed: $(STUDIO_IMAGE_REQS)
+	rm -rf $(STUDIO_IMAGE)
+	py=$$(.ci/find-python 3.12) && cp -a "$$($$py -c 'import sys; print(sys.prefix)')" $(STUDIO_IMAGE)
+	$(STUDIO_IMAGE)/bin/python3 -m pip install --quiet -r $(STUDIO_IMAGE_REQS)
+	@touch $@
 
 lab: setup  ## JupyterLab on the notebooks, with the workshop's kernel registered inside .venv
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"

@@ -330,3 +330,20 @@ def test_latency_plots_return_figures_and_save(tmp_path):
     assert [t.get_text() for t in bf16_panel.get_xticklabels()] == ["neo-local"]
     assert fp32_panel.get_title() == "fp32" and "not comparable" in bf16_panel.get_title()
     assert (tmp_path / "latency.png").stat().st_size > 0 and (tmp_path / "speedup.png").stat().st_size > 0
+
+
+def test_torch_compile_without_a_cxx_compiler_is_skipped_saying_so():
+    from helpers.bench import engines
+
+    class InvalidCxxCompiler(RuntimeError):  # torch._inductor.exc's, as dynamo wraps it
+        pass
+
+    class BackendCompilerFailed(Exception):
+        def __init__(self, inner):
+            super().__init__("backend='inductor' raised:\nInvalidCxxCompiler: No working C++ compiler found")
+            self.inner_exception = inner
+
+    reason = engines._torch_compile_failure(BackendCompilerFailed(InvalidCxxCompiler("no g++")))
+    assert reason.startswith("no C++ compiler here") and "$CXX" in reason
+    other = engines._torch_compile_failure(BackendCompilerFailed(ValueError("unsupported op")))
+    assert other == "ValueError: unsupported op"

@@ -25,7 +25,9 @@ def test_environment_yml_lists_the_same_packages_and_pythons_as_pyproject():
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     pinned = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
     conda = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
-    pip_section = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+    pip_lines = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+    pip_section = [line for line in pip_lines if not line.startswith("-")]
+    assert "-c constraints-laptop.txt" in pip_lines, "conda gets the laptop's pins, as make does"
     assert sorted(pip_section) == sorted(pinned), "environment.yml and pyproject.toml must pin the same packages"
     assert f"python{project['requires-python']}" in conda["dependencies"], "same Python versions"
     assert {_name(r) for r in pinned} >= {"torch", "torchvision", "boto3", "moto", "dlr", "openvino"}

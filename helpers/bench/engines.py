@@ -164,11 +164,28 @@ def _build_torch_compile(workbench: Workbench, batch: int) -> dict[str, Any]:
     compiled = workbench.cache["torch.compile"]
     example = torch.zeros(workbench.shape(batch))
     started = time.perf_counter()
-    with inductor_config.patch(freezing=True), torch.inference_mode():
-        compiled(example)  # the first call compiles (dynamo trace + inductor C++ build)
+    try:
+        with inductor_config.patch(freezing=True), torch.inference_mode():
+            compiled(example)  # the first call compiles (dynamo trace + inductor C++ build)
+    except Exception as exc:
+        raise RuntimeError(_torch_compile_failure(exc)) from exc
     compile_s = time.perf_counter() - started
     workbench.log(f"torch.compile (batch {batch}) compiled in {compile_s:.1f} s")
     return {"run": torch_runner(compiled), "runtime": f"PyTorch {torch.__version__} inductor", "compile_s": compile_s}
+
+
+def _torch_compile_failure(exc: Exception) -> str:
+    """Why torch.compile failed, in one line: the inner error, not dynamo's wrapper around it.
+
+    Inductor builds C++ kernels with the compiler in $CXX (default g++); an image without one
+    (SageMaker Distribution lists no gcc/gxx) fails with InvalidCxxCompiler inside
+    BackendCompilerFailed, whose own first line only says "backend='inductor' raised:".
+    """
+    inner = getattr(exc, "inner_exception", None) or exc.__cause__ or exc
+    if type(inner).__name__ == "InvalidCxxCompiler":
+        return ("no C++ compiler here (torch.compile's inductor needs g++, or one named by $CXX); "
+                "the other engines do not need one")
+    return f"{type(inner).__name__}: {_first_line(inner)}"
 
 
 def _export_onnx(workbench: Workbench) -> tuple[Path, float, str]:
