@@ -193,7 +193,7 @@ def _aws_role(session: Any = None) -> str:
     if not SAGEMAKER_METADATA_FILE.exists():
         raise RuntimeError(f"Not running inside SageMaker Studio or a notebook instance, so there is no default "
                            f"execution role: export {ROLE_ENV}=arn:aws:iam::<account>:role/<a SageMaker execution "
-                           "role> (README: Real AWS).")
+                           "role> (docs/AWS.md).")
     from helpers import sdk  # SDK v3's sagemaker-core or Studio's SDK v2, whichever imports
 
     try:
@@ -246,7 +246,7 @@ def ensure_bucket(backend: Backend) -> None:
     except s3.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("403", "AccessDenied", "Forbidden"):
             raise RuntimeError(f"s3://{backend.bucket} exists but these credentials may not use it (403): grant "
-                               "s3:ListBucket/GetObject/PutObject/DeleteObject on it (README: Real AWS).") from exc
+                               "s3:ListBucket/GetObject/PutObject/DeleteObject on it (docs/AWS.md).") from exc
         config = {} if backend.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": backend.region}}
         s3.create_bucket(Bucket=backend.bucket, **config)
 
