@@ -64,3 +64,24 @@ def test_the_github_anchor_rule():
     assert github_anchor("Real AWS: set-up, what was verified, troubleshooting") == \
         "real-aws-set-up-what-was-verified-troubleshooting"
     assert github_anchor("한국어판 (Korean edition)") == "한국어판-korean-edition"
+
+
+LESSONS = sorted([*(REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"), *(REPO_ROOT / "notebooks" / "ko").glob("[0-9][0-9]_*.ipynb")])
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: str(p.relative_to(REPO_ROOT / "notebooks")))
+def test_lessons_link_the_glossary_and_every_anchor_exists(lesson: Path):
+    """Each lesson links its jargon to the glossary of its language; every linked term has an entry."""
+    import json
+
+    markdown = "\n".join("".join(c["source"]) for c in json.loads(lesson.read_text())["cells"] if c["cell_type"] == "markdown")
+    glossary = "GLOSSARY.ko.md" if lesson.parent.name == "ko" else "GLOSSARY.md"
+    linked = re.findall(rf"{re.escape(glossary)}#([\w-]+)", markdown)
+    assert len(set(linked)) >= 2, f"{lesson.name} links fewer than two glossary terms"
+    missing = set(linked) - anchors(REPO_ROOT / "docs" / glossary)
+    assert not missing, f"{lesson.name} links glossary terms that have no entry: {sorted(missing)}"
+
+
+def test_both_glossaries_define_the_same_terms():
+    english, korean = anchors(REPO_ROOT / "docs" / "GLOSSARY.md"), anchors(REPO_ROOT / "docs" / "GLOSSARY.ko.md")
+    assert english - {"glossary"} == korean - {"용어집"} and len(english) > 25
