@@ -100,6 +100,10 @@ test: setup lint torch20 sdkv2 tvm  ## unit tests + nbval over every notebook, o
 		$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 	NEO_WORKSHOP_REPEATS=5 $(PY) -m helpers standin --work-dir $(NBVAL_AWS_WORK) -- \
 		$(PY) -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	@# the 2-hour core path alone (every `extension` cell skipped) on the aws stand-in; on local: tests/test_core_path.py
+	rm -rf $(NBVAL_AWS_WORK)-core
+	$(PY) -m helpers standin --work-dir $(NBVAL_AWS_WORK)-core -- \
+		$(PY) -m helpers run --core-only --work-dir $(NBVAL_AWS_WORK)-core -p REPEATS=5
 
 $(STAMP312): pyproject.toml $(PINS)
 	@test -x $(VENV312)/bin/python || { py=$$(.ci/find-python 3.12) && $$py -m venv $(VENV312); }
