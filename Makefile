@@ -128,11 +128,13 @@ test-studio: $(STUDIO_IMAGE)/.installed  ## docs/STUDIO.md's set-up on a stand-i
 		$(STUDIO_VENV)/bin/python -m pytest notebooks --nbval-lax -p no:cacheprovider
 
 # Debian's chromium (apt-get, as root: CI and the workshop machines), driven by Playwright (the dev extra)
+# and a CJK font, without which the Korean edition renders as empty boxes.
 CHROMIUM := /usr/bin/chromium
-$(CHROMIUM):
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+$(CHROMIUM) $(CJK_FONT):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null
 
-test-browser: setup $(CHROMIUM)  ## 01, 03 and ko/01 in JupyterLab in headless Chromium; screenshots in work/browser/
+test-browser: setup $(CHROMIUM) $(CJK_FONT)  ## 01, 03 and ko/01 in JupyterLab in headless Chromium; screenshots in work/browser/
 	NEO_WORKSHOP_BROWSER=1 NEO_WORKSHOP_CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests/browser -p no:cacheprovider
 
 lint: setup
