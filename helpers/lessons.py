@@ -12,7 +12,8 @@ from typing import Any
 
 def verdict(prediction: Any, measured: Any, unit: str = "") -> str:
     """'you predicted X; measured Y', or a reminder when the `my_` line was left empty."""
-    shown = f"{measured}{unit}"
     if prediction is None or prediction == "":
-        return f"no prediction made (fill in the my_ line of the work cell, then run this again); measured {shown}"
-    return f"you predicted {prediction}{unit}; measured {shown}"
+        # The measurement is not shown: JupyterLab reveals a collapsed output when *Run All* runs the
+        # cell, and the learner should guess before reading it. The cell's asserts still check it.
+        return "no prediction made: fill in the my_ line of the work cell above, run it, then run this cell again"
+    return f"you predicted {prediction}{unit}; measured {measured}{unit}"

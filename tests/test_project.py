@@ -263,3 +263,10 @@ def test_lesson_closes_with_key_points_before_clean_up(path):
     assert following.cell_type == "markdown", f"{path.name}: the clean-up section follows the key points"
     if path.parent == NOTEBOOKS_DIR:
         assert following.source.startswith("## Clean up")
+
+
+def test_the_verdict_hides_the_measurement_until_a_prediction_is_made():
+    from helpers.lessons import verdict
+
+    assert "42" not in verdict(None, 42) and "no prediction made" in verdict(None, 42)
+    assert verdict("40", 42, " ms") == "you predicted 40 ms; measured 42 ms"
