@@ -48,20 +48,20 @@ def wait_for_counts(read: Callable[[], dict[str, float]], expected: int, what: s
     the invocations (log lines too, sooner); on `local` they are there at once. Raises TimeoutError saying what
     is missing after `timeout_s`.
     """
-    from tqdm import tqdm
+    from helpers.progress import StatusLine
 
     started = time.monotonic()
     counts = read()
-    with tqdm(total=None, bar_format="{desc}") as bar:
+    with StatusLine(f"{what}: reading") as bar:
         while any(value < expected for value in counts.values()):
             waited = time.monotonic() - started
-            bar.set_description_str(f"{what}: " + " | ".join(f"{k} {v:.0f}/{expected}" for k, v in counts.items())
+            bar.set(f"{what}: " + " | ".join(f"{k} {v:.0f}/{expected}" for k, v in counts.items())
                                     + f" ({waited:.0f} s; SageMaker publishes once a minute)")
             if waited > timeout_s:
                 raise TimeoutError(f"{what}: only {counts} of {expected} each after {timeout_s:.0f} s.")
             time.sleep(interval_s)
             counts = read()
-        bar.set_description_str(f"{what}: " + " | ".join(f"{k} {v:.0f}" for k, v in counts.items())
+        bar.set(f"{what}: " + " | ".join(f"{k} {v:.0f}" for k, v in counts.items())
                                 + f" ({time.monotonic() - started:.0f} s)")
     return counts
 

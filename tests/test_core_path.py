@@ -8,6 +8,7 @@ core cells of every notebook in order, on `local` here and on the aws stand-in i
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,28 @@ def test_the_core_path_runs_alone_on_local(tmp_path: Path):
                           "-p", "REPEATS=5"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "extension cell(s) skipped" in run.stdout
+    assert_quiet(tmp_path / "work" / "executed")
+
+
+NOISE = re.compile(r"warning|warn\(|CUDA_HOME|Downloading|URLError|ipywidgets", re.IGNORECASE)
+
+
+def assert_quiet(executed: Path) -> None:
+    """The executed notebooks carry no warning text: an attendee reads any of it as a failure."""
+    noisy = []
+    for notebook in sorted(executed.glob("*.ipynb")):
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            for output in cell.get("outputs", []):
+                text = output.get("text") or "".join(output.get("traceback", [])) or output.get("data", {}).get("text/plain", "")
+                noisy += [f"{notebook.name} {cell.id}: {line[:160]}" for line in str(text).splitlines() if NOISE.search(line)]
+    assert not noisy, "warning text in the executed notebooks:\n" + "\n".join(noisy)
+
+
+def test_the_noise_scan_finds_a_warning(tmp_path: Path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
+        "stream", name="stderr", text="/x.py:3: FutureWarning: `torch.jit.trace` is deprecated\n")])]
+    nbformat.write(notebook, tmp_path / "01_x.ipynb")
+    with pytest.raises(AssertionError, match="FutureWarning"):
+        assert_quiet(tmp_path)
+    assert_quiet(tmp_path / "nothing-here")
