@@ -225,8 +225,8 @@ def _write_translated_title(edition: Any, english: Path, time: LessonTime) -> bo
     entry = entries.get(title_cell.id)
     if not entry:
         return False
-    was_current = entry.get("en") == TITLE_LINE.sub("", title_cell.source) or \
-        TITLE_LINE.sub("", entry.get("en", "")) == TITLE_LINE.sub("", title_cell.source)
+    # current if the English it translates differs from the title now by the time line only
+    was_current = TITLE_LINE.sub("", entry.get("en", "")) == TITLE_LINE.sub("", title_cell.source)
     new_ko = TITLE_LINE.sub(time.title_line(korean=True), entry.get(edition.language, ""))
     updated = dict(entry, **{edition.language: new_ko})
     if was_current:

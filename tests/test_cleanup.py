@@ -26,14 +26,19 @@ def make_model(sm, name: str, model_url: str, tags: list | None = None) -> None:
                     PrimaryContainer={"Image": IMAGE, "ModelDataUrl": model_url})
 
 
+def _upload_model(backend, s3, model_archive: Path, folder: str) -> tuple[str, str]:
+    """The workshop's default bucket with a model archive under neo-workshop/<folder>/: (bucket, its S3 URI)."""
+    bucket = f"sagemaker-{backend.region}-{backend.account_id}"
+    s3.create_bucket(Bucket=bucket)
+    s3.upload_file(str(model_archive), bucket, f"neo-workshop/{folder}/model.tar.gz")
+    return bucket, f"s3://{bucket}/neo-workshop/{folder}/model.tar.gz"
+
+
 @pytest.mark.slow
 def test_cleanup_lists_then_deletes_only_the_workshops(local_backend, sm_s3, model_archive, capsys):
     sm, s3 = sm_s3
-    bucket = f"sagemaker-{local_backend.region}-{local_backend.account_id}"
-    s3.create_bucket(Bucket=bucket)
-    s3.upload_file(str(model_archive), bucket, "neo-workshop/cleanup/model.tar.gz")
+    bucket, url = _upload_model(local_backend, s3, model_archive, "cleanup")
     s3.put_object(Bucket=bucket, Key="someone-else/data.csv", Body=b"1,2")
-    url = f"s3://{bucket}/neo-workshop/cleanup/model.tar.gz"
     make_model(sm, "neo-workshop-cleanup", url)
     make_model(sm, "tagged-by-the-workshop", url, [{"Key": "project", "Value": "neo-workshop"}])
     make_model(sm, "someone-elses-model", url)
@@ -136,10 +141,7 @@ def test_cleanup_expired_on_the_local_backend_deletes_only_what_expired(local_ba
     from helpers import expiry_cleaner
 
     sm, s3 = sm_s3
-    bucket = f"sagemaker-{local_backend.region}-{local_backend.account_id}"
-    s3.create_bucket(Bucket=bucket)
-    s3.upload_file(str(model_archive), bucket, "neo-workshop/expired/model.tar.gz")
-    url = f"s3://{bucket}/neo-workshop/expired/model.tar.gz"
+    bucket, url = _upload_model(local_backend, s3, model_archive, "expired")
     long_ago = datetime.now(timezone.utc) - timedelta(hours=5)
     for name, tags in (("neo-workshop-expired", expiry_cleaner.expiry_tags("ana", 3, long_ago)),
                        ("neo-workshop-fresh", expiry_cleaner.expiry_tags("ana", 3))):

@@ -7,7 +7,6 @@ core cells of every notebook in order, on `local` here and on the aws stand-in i
 
 from __future__ import annotations
 
-import ast
 import re
 import subprocess
 import sys
@@ -15,24 +14,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_project import (  # the solutions test's name rules
+    _bound_names,
+    _imported_names,
+    _loaded_names,
+)
 
 from helpers.runner import drop_extensions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-
-
-def _names(source: str, kind: type) -> set[str]:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:  # IPython magics: none in the lessons, but never fail on them here
-        return set()
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, kind)}
-    if kind is ast.Store:
-        names |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)}
-        names |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree)
-                  if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
-    return names
 
 
 def _is_extension(notebook, cell) -> bool:
@@ -43,13 +34,14 @@ def _is_extension(notebook, cell) -> bool:
 def test_no_core_cell_needs_a_name_only_an_extension_binds(path: Path):
     notebook = nbformat.read(path, as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code"]
-    core_bound = set().union(*(_names(c.source, ast.Store) for c in code if not _is_extension(notebook, c)))
+    core_bound = set().union(*(_bound_names(c.source) | _imported_names(c.source)
+                               for c in code if not _is_extension(notebook, c)))
     extension_only: set[str] = set()
     for cell in code:
         if _is_extension(notebook, cell):
-            extension_only |= _names(cell.source, ast.Store) - core_bound
+            extension_only |= (_bound_names(cell.source) | _imported_names(cell.source)) - core_bound
         else:
-            leaked = _names(cell.source, ast.Load) & extension_only
+            leaked = _loaded_names(cell.source) & extension_only
             assert not leaked, f"{path.name} cell {cell.id} (core) uses {sorted(leaked)}, bound only in an extension"
 
 
