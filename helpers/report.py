@@ -29,6 +29,7 @@ FIGURES_DIR = "figures"
 BENCH_FILE = "bench.json"  # helpers.bench.save_results, from notebook 05
 ENDPOINT_FILE = "05_endpoint_latency.json"  # notebook 05, section on endpoints
 SUMMARY_FIGURE = "05_speedup_batch1.png"
+MTIME_SLACK_S = 1.0  # filesystem timestamp granularity (collect_runs)
 
 # Extends nbconvert's lab template, minus everything it would fetch from a CDN.
 OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
@@ -109,7 +110,9 @@ def collect_runs(work: Path, lessons: list[str], since: float | None = None) -> 
         path = work / EXECUTED_DIR / name
         if not path.is_file():
             runs.append(NotebookRun(name, name, "not run"))
-        elif since is not None and path.stat().st_mtime < since:
+        # a file's mtime can lag the clock by up to a tick of the filesystem's coarser timestamp:
+        # a copy written right after the run started must not count as an earlier run's
+        elif since is not None and path.stat().st_mtime < since - MTIME_SLACK_S:
             runs.append(NotebookRun(name, name, "not run", failure="only an executed copy from an earlier run exists"))
         else:
             runs.append(read_run(path, name))
