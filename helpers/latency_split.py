@@ -28,21 +28,27 @@ _HANDLER_TIME = re.compile(r"(input_fn|predict_fn|output_fn)=([0-9.]+)ms")
 
 
 def window_start(is_local: bool) -> dt.datetime:
-    """Now on `local` (its CloudWatch keeps every data point's exact time); on AWS, the next whole
-    minute, waited for, because CloudWatch would round an earlier start down and count what ran
-    before it."""
+    """The start of a window holding only the invocations made after it opens, waited for.
+
+    GetMetricStatistics truncates StartTime: AWS to the whole minute (see above), moto 5.2's to the
+    whole second (`CloudWatchBackend.get_metric_statistics`: `start_time.replace(microsecond=0)`).
+    A start taken "now" would so count the last invocations of the cell before; starting on the
+    next whole minute (AWS) or second (`local`, whose data points keep their exact time) does not.
+    """
     now = dt.datetime.now(dt.timezone.utc)
     if is_local:
-        return now
-    start = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    print(f"waiting {(start - now).total_seconds():.0f} s for the next whole minute (CloudWatch's periods start on one)")
+        start = now.replace(microsecond=0) + dt.timedelta(seconds=1)
+    else:
+        start = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+        print(f"waiting {(start - now).total_seconds():.0f} s for the next whole minute (CloudWatch's periods start on one)")
     time.sleep((start - now).total_seconds())
     return start
 
 
 def wait_for_counts(read: Callable[[], dict[str, float]], expected: int, what: str, *, timeout_s: float = 900,
                     interval_s: float = 15) -> dict[str, float]:
-    """Call `read` ({label: count so far}) until every count reaches `expected`, showing progress.
+    """Call `read` ({label: count so far}) until every count reaches `expected`, showing progress;
+    a count above `expected` means the window holds invocations it should not, and raises.
 
     On AWS, SageMaker publishes its metrics at a 1-minute frequency, so they arrive a while after
     the invocations (log lines too, sooner); on `local` they are there at once. Raises TimeoutError saying what
@@ -63,6 +69,10 @@ def wait_for_counts(read: Callable[[], dict[str, float]], expected: int, what: s
             counts = read()
         bar.set(f"{what}: " + " | ".join(f"{k} {v:.0f}" for k, v in counts.items())
                                 + f" ({time.monotonic() - started:.0f} s)")
+    extra = {k: v for k, v in counts.items() if v > expected}
+    if extra:
+        raise RuntimeError(f"{what}: counted {extra} in the window, more than the {expected} each that were made: "
+                           "something else invoked the endpoint while it was timed. Run the timing cell again.")
     return counts
 
 

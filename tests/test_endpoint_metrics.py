@@ -72,6 +72,32 @@ def test_recorded_invocations_read_back_through_boto3():
             metrics.uninstall()
 
 
+def test_a_window_from_latency_split_counts_only_what_follows_it():
+    """05's window: invocations recorded just before it opens (moto truncates StartTime to the
+    second) stay out, so the split never mixes in the previous cell's invocations."""
+    from moto import mock_aws
+
+    from helpers import latency_split
+
+    with mock_aws():
+        metrics = EndpointMetrics(DEFAULT_ACCOUNT_ID, DEFAULT_REGION).install()
+        try:
+            for _ in range(3):
+                metrics.record("ep", VARIANT, model_s=0.050, overhead_s=0.0004, status=200)
+            start = latency_split.window_start(is_local=True)
+            for _ in range(N):
+                metrics.record("ep", VARIANT, model_s=0.010, overhead_s=0.0004, status=200)
+            cw = boto3.client("cloudwatch", region_name=DEFAULT_REGION)
+            points = cw.get_metric_statistics(
+                Namespace=NAMESPACE, MetricName="ModelLatency", Period=60, Statistics=["SampleCount", "Sum"],
+                Dimensions=[{"Name": "EndpointName", "Value": "ep"}, {"Name": "VariantName", "Value": VARIANT}],
+                StartTime=start, EndTime=start + dt.timedelta(minutes=1))["Datapoints"]
+            assert sum(p["SampleCount"] for p in points) == N
+            assert latency_split.mean_of(points) == pytest.approx(10_000)
+        finally:
+            metrics.uninstall()
+
+
 @pytest.mark.slow
 def test_n_invocations_of_a_local_endpoint_are_n_samples(local_backend, model_archive):
     credentials = {"region_name": local_backend.region, **DUMMY_CREDENTIALS}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import numpy as np
 import pytest
 
@@ -41,9 +43,17 @@ def test_waiting_returns_at_once_when_counted_and_says_what_is_missing():
         latency_split.wait_for_counts(lambda: {"a": 1.0}, 5, "test", timeout_s=0.05, interval_s=0.02)
 
 
-def test_local_window_starts_now():
+def test_waiting_refuses_a_window_holding_more_than_was_made():
+    with pytest.raises(RuntimeError, match="something else invoked"):
+        latency_split.wait_for_counts(lambda: {"a": 5.0, "b": 6.0}, 5, "test")
+
+
+def test_local_window_opens_on_the_next_whole_second_and_not_before():
+    """moto truncates StartTime to the second: a start inside a second would count that second's earlier points."""
+    before = datetime.now(timezone.utc)
     start = latency_split.window_start(is_local=True)
-    assert start.tzinfo is not None
+    assert start.tzinfo is not None and start.microsecond == 0
+    assert before < start <= datetime.now(timezone.utc) <= start + timedelta(seconds=1)
 
 
 def test_agreement_inputs_are_deterministic_variants_of_the_photos():
