@@ -82,13 +82,18 @@ def mean_of(datapoints: list[dict[str, Any]]) -> float:
     return sum(p["Sum"] for p in datapoints) / count if count else float("nan")
 
 
-def handler_times(messages: list[str]) -> dict[str, float]:
-    """Mean ms per handler over the entry script's `handler times` log lines."""
+def handler_samples(messages: list[str]) -> dict[str, list[float]]:
+    """Every ms value per handler in the entry script's `handler times` log lines, in order."""
     found: dict[str, list[float]] = {name: [] for name in HANDLERS}
     for message in messages:
         for name, value in _HANDLER_TIME.findall(message):
             found[name].append(float(value))
-    return {name: statistics.fmean(values) if values else 0.0 for name, values in found.items()}
+    return found
+
+
+def handler_times(messages: list[str]) -> dict[str, float]:
+    """Mean ms per handler over the entry script's `handler times` log lines."""
+    return {name: statistics.fmean(values) if values else 0.0 for name, values in handler_samples(messages).items()}
 
 
 def split(round_trip_ms: list[float], model_us: float, overhead_us: float, handlers_ms: dict[str, float]) -> dict[str, float]:

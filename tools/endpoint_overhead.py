@@ -13,6 +13,7 @@ from the endpoint's log. No threshold is asserted: the figures are printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import io
 import statistics
@@ -35,6 +36,19 @@ def small_jpeg() -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
+
+
+def handler_messages(logs: object, name: str, start: dt.datetime, expected: int) -> list[str]:
+    """The entry script's `handler times` lines since `start`, waiting briefly until `expected` are
+    there (the endpoint's log reaches CloudWatch Logs as the server writes it); fewer if they are not."""
+    def read() -> list[str]:
+        return [e["message"] for page in logs.get_paginator("filter_log_events").paginate(
+            logGroupName=f"/aws/sagemaker/Endpoints/{name}", filterPattern='"handler times"',
+            startTime=int(start.timestamp() * 1000)) for e in page["events"]]
+
+    with contextlib.suppress(TimeoutError):
+        latency_split.wait_for_counts(lambda: {name: len(read())}, expected, "handler times", timeout_s=10, interval_s=0.5)
+    return read()[-expected:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"one client, a {len(body) / 1024:.0f} KB JPEG, {args.repeats} invocations per endpoint (after 10 warm-up)")
         for label, name in deployed.items():
             endpoints.time_endpoint(smr, name, body, "image/jpeg", repeats=10, warmup=0)
-            start = dt.datetime.now(dt.timezone.utc)
+            start = latency_split.window_start(is_local=True)  # moto truncates StartTime to the second
             timing = endpoints.time_endpoint(smr, name, body, "image/jpeg", repeats=args.repeats, warmup=0)
             end = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)
             means = {}
@@ -77,15 +91,18 @@ def main(argv: list[str] | None = None) -> int:
                     Namespace="AWS/SageMaker", MetricName=metric, StartTime=start, EndTime=end, Period=60,
                     Dimensions=[{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": "AllTraffic"}],
                     Statistics=["SampleCount", "Sum"])["Datapoints"])
-            messages = [e["message"] for page in logs.get_paginator("filter_log_events").paginate(
-                logGroupName=f"/aws/sagemaker/Endpoints/{name}", filterPattern='"handler times"',
-                startTime=int(start.timestamp() * 1000)) for e in page["events"]]
+            messages = handler_messages(logs, name, start, args.repeats)
             parts = latency_split.split(timing["round_trip_ms"], means["ModelLatency"], means["OverheadLatency"],
-                                        latency_split.handler_times(messages[-args.repeats:]))
+                                        latency_split.handler_times(messages))
             print(f"\n{label} ({name}):")
             for part, ms in parts.items():
                 print(f"  {part:38s} {ms:8.3f} ms (mean)")
             print(f"  {'OverheadLatency median':38s} {statistics.median(timing['gateway_ms']):8.3f} ms")
+            predict = latency_split.handler_samples(messages)["predict_fn"]
+            if len(predict) >= 2:
+                deciles = statistics.quantiles(predict, n=10)
+                print(f"  {'predict_fn p10 / median / p90':38s} {deciles[0]:.1f} / {statistics.median(predict):.1f} / "
+                      f"{deciles[-1]:.1f} ms ({len(predict)} log lines)")
             print(f"  {'round trip - ModelLatency':38s} {parts['round trip'] - parts['ModelLatency']:8.3f} ms (mean)")
     finally:
         endpoints.delete_workshop_endpoints(sm, PREFIX)
