@@ -216,6 +216,47 @@ def fused_into(nodes: list[dict[str, Any]]) -> dict[str, str]:
     return {original: n["type"] for n in nodes for original in n["fused"]}
 
 
+NOT_COMPUTING = ("Constant", "Parameter", "Result")  # weights and the graph's ends: data, not computation
+
+
+def node_totals(stages: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+    """Per stage, all its nodes and the ones that compute (without Constant, Parameter, Result): the funnel."""
+    return {stage: {"all": sum(counts.values()),
+                    "computing": sum(n for op, n in counts.items() if op not in NOT_COMPUTING)}
+            for stage, counts in stages.items()}
+
+
+def _fusion_group(node: dict[str, Any], ops: dict[str, Any], position: dict[str, int]) -> dict[str, Any]:
+    """One runtime node with the generated-graph operators it absorbed, in graph order.
+
+    The CPU plugin names a fused node after a node of the *optimised* graph (often the multiply a
+    batch norm became), and the convolution itself is not among its originals; the convolution is
+    found in the generated graph instead, as the operator feeding the first fused batch norm.
+    """
+    found = sorted((name for name in node["fused"] if name in ops), key=position.__getitem__)
+    norm = next((name for name in found if ops[name].get_type_name() == "BatchNormInference"), None)
+    producers = [ops[norm].input_value(0).get_node().get_friendly_name()] if norm else []
+    names = [name for name in producers if name in ops] + found
+    return {"type": node["type"], "kernel": node["kernel"], "time_us": node["time_us"],
+            "before": [ops[name].get_type_name() for name in names]}
+
+
+def fusion_example(generated: Any, nodes: list[dict[str, Any]], count: int = 3) -> list[dict[str, Any]]:
+    """`count` consecutive runtime convolutions, each with the generated-graph operators fused into it.
+
+    Picks the first such run that ends in a residual `Add` (one block showing every kind of
+    fusion: batch norm, activation, residual add), else the first whose nodes all absorbed
+    something: the data behind notebook 02's before-and-after picture of one block.
+    """
+    ops = {op.get_friendly_name(): op for op in generated.get_ordered_ops()}
+    position = {name: i for i, name in enumerate(ops)}
+    groups = [_fusion_group(n, ops, position) for n in executed(nodes) if n["type"] == "Convolution"]
+    runs = [groups[i:i + count] for i in range(len(groups) - count + 1)] or [groups]
+    fused = [run for run in runs if all(len(g["before"]) > 1 for g in run)]
+    with_add = [run for run in fused if "Add" in run[-1]["before"]]
+    return (with_add or fused or runs)[0]
+
+
 def unsupported_isas(nodes: list[dict[str, Any]], flags: frozenset[str] | None = None) -> list[str]:
     """Instruction sets named by executed kernels that this CPU does not report (should be none)."""
     flags = cpu_flags() if flags is None else flags
@@ -247,31 +288,3 @@ def dlr_graph_summary(compiled_dir: Path) -> dict[str, Any] | None:
         "compiled kernels (op tvm_op)": ops.get("tvm_op", 0),
         "kernels by fused pattern": [{"fused pattern": p, "kernels": c} for p, c in patterns.most_common()],
     }
-
-
-# --------------------------------------------------------------------------- the picture
-def plot_stage_counts(stages: dict[str, Counter[str]], save_to: Path | None = None, top: int = 16) -> Any:
-    """Horizontal bars: operators per type at each stage (the `top` most frequent types, rest summed).
-
-    Returns the matplotlib Figure; given `save_to`, also writes it there as a PNG.
-    """
-    import matplotlib.pyplot as plt
-
-    from helpers.plots import save_figure
-
-    shown = count_table(stages, top=top)[:-1]
-    labels = [r["operator type"] for r in shown][::-1]
-    height = 0.8 / len(stages)
-    figure, axis = plt.subplots(figsize=(9, 0.42 * len(labels) + 1.5))
-    for i, (stage, counts) in enumerate(stages.items()):
-        values = [r[stage] for r in shown][::-1]
-        positions = [y + (len(stages) - 1 - i) * height - 0.4 + height / 2 for y in range(len(labels))]
-        bars = axis.barh(positions, values, height=height, label=f"{stage} ({sum(counts.values())} nodes)")
-        axis.bar_label(bars, labels=[str(v) if v else "" for v in values], padding=2, fontsize=7)
-    axis.set_yticks(range(len(labels)), labels)
-    axis.set_xlabel("nodes")
-    axis.set_title("Operators by type: generated graph -> optimised graph -> CPU runtime graph")
-    axis.legend(loc="lower right")
-    axis.grid(axis="x", alpha=0.3)
-    figure.tight_layout()
-    return save_figure(figure, save_to)

@@ -7,6 +7,7 @@ is filled in) checks the lesson and an attendee sees their own guess next to the
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -17,3 +18,15 @@ def verdict(prediction: Any, measured: Any, unit: str = "") -> str:
         # cell, and the learner should guess before reading it. The cell's asserts still check it.
         return "no prediction made: fill in the my_ line of the work cell above, run it, then run this cell again"
     return f"you predicted {prediction}{unit}; measured {measured}{unit}"
+
+
+def edition_language(folder: Path | None = None) -> str:
+    """The language of the edition this lesson runs in: the folder's name in notebooks/ko/, else "en".
+
+    Every edition runs the same code, so a cell cannot know its language from its own text.
+    JupyterLab, nbclient (`python -m helpers run`) and nbval all start a notebook's kernel in the
+    notebook's folder, and a translated edition's folder is named for its language and holds its
+    `translations/` (notebooks/ko/translations/): that is what this reads.
+    """
+    folder = Path.cwd() if folder is None else Path(folder)
+    return folder.name if (folder / "translations").is_dir() else "en"

@@ -77,6 +77,27 @@ def test_korean_markdown_renders_its_bold_and_italics(english):
             assert not left, f"{korean.name}, cell {cell.id}: emphasis markers left unrendered: {left}"
 
 
+SYLLABLES = 60  # docs/LESSON_STYLE.md: split a Korean sentence that runs past about 60 syllables
+
+
+def _long_sentences(markdown: str) -> list[str]:
+    """Sentences of more than SYLLABLES Hangul syllables; a code span or a link target counts as none."""
+    plain = re.sub(r"\]\([^)]*\)", "]", re.sub(r"`[^`]*`", "X", markdown))
+    return [s for s in re.split(r"(?<=[.?!])\s+|\n+", plain) if len(re.findall("[\uac00-\ud7a3]", s)) > SYLLABLES]
+
+
+@pytest.mark.parametrize("english", ENGLISH, ids=lambda p: p.name)
+def test_korean_sentences_stay_short(english):
+    cells = nbformat.read(KOREAN.notebook_path(english), 4).cells
+    long = [f"{cell.id}: {s[:80]}..." for cell in cells if cell.cell_type == "markdown" for s in _long_sentences(cell.source)]
+    assert not long, f"Korean sentences over {SYLLABLES} syllables, split them:\n  " + "\n  ".join(long)
+
+
+def test_the_sentence_rule_counts_syllables_not_code():
+    assert _long_sentences("가" * 61 + ".") and not _long_sentences("가" * 60 + ". " + "나" * 60 + ".")
+    assert not _long_sentences("가" * 30 + " `" + "나" * 40 + "` 다.")
+
+
 @pytest.mark.parametrize("english", ENGLISH, ids=lambda p: p.name)
 def test_korean_notebook_links_resolve_from_its_folder(english):
     korean = KOREAN.notebook_path(english)
