@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.machine import cpu_model
+from helpers.target_cpus import target_cpu
 
 COMPILER_NAME = "openvino"
 PRECISIONS = {"fp32": "f32", "bf16": "bf16"}
@@ -84,7 +85,9 @@ def compile_torchscript(
 
     `input_shapes` is Neo's DataInputConfig (name -> shape), in the model's argument order.
     `options_meta` (what the job's CompilerOptions asked for and what became of them) is
-    recorded in compiled.meta as given.
+    recorded in compiled.meta as given. `target_cpu` records the CPU the target names (its
+    `mcpu`, else the instance family's: helpers/target_cpus.py), which the runtime caps the
+    instruction set to wherever it starts a process for the artifact; `compiled_on` is this CPU.
     Raises CompilationError with a Neo-style reason when the model does not convert.
     """
     import openvino as ov
@@ -111,7 +114,8 @@ def compile_torchscript(
     ov.save_model(model, str(out_dir / "compiled.xml"), compress_to_fp16=False)
     meta = {
         "target": target,
-        "target_cpu": cpu_model(),
+        "target_cpu": target_cpu(target, (options_meta or {}).get("compiler_options", {}).get("mcpu")),
+        "compiled_on": cpu_model(),
         "compiler": COMPILER_NAME,
         "compiler_version": ov.get_version(),
         "framework": "PYTORCH",

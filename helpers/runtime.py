@@ -19,10 +19,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from helpers import target_cpus
 
 DLR_CONFIG_FILE = "ccm_config.json"  # dlr/counter/config.py: CALL_HOME_USER_CONFIG_FILE
 DLR_PHONE_HOME_KEY = "enable_phone_home"  # dlr/counter/phone_home.py: ENABLE_PHONE_HOME_CONFIG
@@ -113,7 +116,11 @@ class OpenVINOModel:
                 f"Device {device!r}: the local Neo compiles for CPU targets only; use device='cpu'."
             )
         meta = json.loads((path / "compiled.meta").read_text())
+        if problem := target_cpus.load_problem(meta):  # as real Neo's code would: illegal instruction
+            raise RuntimeError(f"{path}: {problem}")
         self.meta = meta
+        # ONEDNN_MAX_CPU_ISA as this process started: the instruction-set cap its kernels obey
+        self.isa = target_cpus.running_level(meta, os.environ.get(target_cpus.ISA_ENV))
         self._input_names = [item["name"] for item in meta.get("inputs", [])]
         self._output_names = [item["name"] for item in meta.get("outputs", [])]
         self._compiled = ov.Core().compile_model(
@@ -132,6 +139,16 @@ class OpenVINOModel:
 
     def get_output_names(self) -> list[str]:
         return list(self._output_names)
+
+    def kernels(self) -> dict[str, int]:
+        """The CPU plugin's kernel per convolution (e.g. brgconv_avx2_1x1_f32), counted: what this CPU and cap picked."""
+        counts: dict[str, int] = {}
+        for node in self._compiled.get_runtime_model().get_ordered_ops():
+            info = node.get_rt_info()
+            if "layerType" in info and info["layerType"].astype(str) == "Convolution" and "primitiveType" in info:
+                kernel = info["primitiveType"].astype(str)
+                counts[kernel] = counts.get(kernel, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
     def run(self, x: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]:
         """One inference; like DLR, a bare array feeds the first input, a dict feeds by name."""

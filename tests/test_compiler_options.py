@@ -48,7 +48,7 @@ def test_mcpu_of_a_cpu_this_machine_runs_is_recorded(avx2_machine):
 def test_mcpu_of_a_bigger_cpu_says_a_real_artifact_would_not_run_here(avx2_machine):
     note = parse_compiler_options(options(mcpu="skylake-avx512")).notes[0]
     assert "this CPU lacks" in note and "avx512f" in note and "illegal instruction" in note
-    assert "Recorded only" in note
+    assert "Recorded as target_cpu" in note
 
 
 @pytest.mark.parametrize(("given", "fragments"), [

@@ -23,7 +23,7 @@ PACKAGE = REPO_ROOT / "helpers"
 LEAVES = {"helpers.paths", "helpers.sagemaker_facts", "helpers.local_names", "helpers.polling",
           "helpers.container.inference", "helpers.expiry_cleaner"}
 SHARED = LEAVES | {"helpers.models", "helpers.images", "helpers.tracing", "helpers.packaging",
-                   "helpers.machine", "helpers.compiler", "helpers.runtime"}
+                   "helpers.machine", "helpers.target_cpus", "helpers.compiler", "helpers.runtime"}
 CLIENT_ENTRY_TO_LOCAL = "helpers.local.control"
 
 

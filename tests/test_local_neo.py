@@ -221,6 +221,7 @@ def test_compiler_options_are_recorded_in_compiled_meta(clients, bucket, tiny_ur
     with tarfile.open(artifact) as tar:
         meta = json.load(tar.extractfile("compiled.meta"))
     assert meta["target"] == "ml_m5" and meta["compiler_options"] == {"mcpu": mcpu}
+    assert meta["target_cpu"]["mcpu"] == mcpu and meta["target_cpu"]["from"] == "mcpu", "mcpu names the target's CPU"
     assert meta["local_only_options"] == {"precision_mode": "fp32"}
     notes = " ".join(meta["compiler_option_notes"])
     assert f"this CPU runs code built for {mcpu}" in notes and "local-only" in notes

@@ -56,6 +56,9 @@ class Engine:
     skipped: str | None = None
     page_faults: int = 0  # minor page faults during timed runs (fresh memory mapped per call)
     timed_runs: int = 0
+    kernels: dict[str, int] = field(default_factory=dict)  # convolution kernels picked (isolated artifacts)
+    isa: str = ""  # the instruction-set cap it ran under
+    close: Callable[[], None] | None = None  # stops what runs it (an isolated artifact's process)
 
     @property
     def label(self) -> str:
@@ -126,13 +129,19 @@ def _build_neo_local(workbench: Workbench, batch: int, precision: str = "fp32") 
     return _compiled_engine(out_dir, str(result.meta["runtime_config"]), compile_s, result.meta["precision"])
 
 
-def _load_precompiled(directory: Path, batch: int) -> dict[str, Any]:
-    """An artifact compiled earlier (e.g. by notebook 02/04): load it, check it fits this batch."""
+def _checked_meta(directory: Path, batch: int) -> dict[str, Any]:
+    """An artifact's compiled.meta ({} without one), after checking it was compiled for this batch size."""
     meta_file = directory / "compiled.meta"
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     shapes = [item.get("shape") for item in meta.get("inputs", [])]
     if shapes and shapes[0] and shapes[0][0] != batch:
         raise ValueError(f"{directory} was compiled for input shape {shapes[0]}, not batch {batch}.")
+    return meta
+
+
+def _load_precompiled(directory: Path, batch: int) -> dict[str, Any]:
+    """An artifact compiled earlier (e.g. by notebook 02/04): load it, check it fits this batch."""
+    meta = _checked_meta(directory, batch)
     return _compiled_engine(directory, f"precompiled {directory}", meta.get("compile_time_s"),
                             meta.get("precision", "fp32"))
 
@@ -325,21 +334,35 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def build_artifact_engine(label: str, directory: Path, batch: int, log: Log) -> Engine:
+def _load_isolated(directory: Path, batch: int) -> dict[str, Any]:
+    """An artifact in a process of its own, capped at its target CPU's instruction set (bench/isolated.py)."""
+    from helpers.bench.isolated import IsolatedArtifact
+
+    meta = _checked_meta(directory, batch)
+    worker = IsolatedArtifact(directory)
+    runtime = f"{worker.runtime}, in its own process (each timed call includes a {worker.pipe_round_trip_ms():.2f} ms pipe round trip)"
+    return {"run": worker.run, "runtime": runtime, "compile_s": meta.get("compile_time_s"),
+            "precision": meta.get("precision", "fp32"), "kernels": worker.kernels, "isa": worker.isa,
+            "close": worker.close}
+
+
+def build_artifact_engine(label: str, directory: Path, batch: int, log: Log, isolated: bool = False) -> Engine:
     """A compiled artifact (any target's, e.g. from notebook 06) as an engine named `label`.
 
     An artifact that does not load here (code for another CPU, a TorchScript artifact for the
     Neo container, no runtime for it) becomes a skipped engine with the reason, like any engine.
+    `isolated` runs it in a process of its own, capped at its target CPU's instruction set.
     """
     engine = Engine(name=label, precision="fp32", batch=batch)
     started = time.perf_counter()
     try:
-        built = _load_precompiled(directory, batch)
+        built = _load_isolated(directory, batch) if isolated else _load_precompiled(directory, batch)
     except Exception as exc:  # noqa: BLE001 - RuntimeError/OSError/ValueError: it cannot run here
         engine.skipped = f"{type(exc).__name__}: {_first_line(exc)}"
         log(f"{label} (batch {batch}) skipped: {engine.skipped}")
         return engine
     engine.setup_s = time.perf_counter() - started
+    engine.kernels, engine.isa, engine.close = built.get("kernels", {}), built.get("isa", ""), built.get("close")
     engine.run, engine.runtime = built["run"], built["runtime"]
     engine.compile_s, engine.precision = built.get("compile_s"), built.get("precision", "fp32")
     return engine

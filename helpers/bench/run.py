@@ -82,6 +82,8 @@ def _row(engine: Engine, stats: dict[str, Any] | None, accuracy: dict[str, Any] 
         row["throughput_ips"] = round(throughput(engine.batch, stats["median"]), 2)
     if accuracy:
         row.update(accuracy)
+    if engine.kernels or engine.isa:  # an artifact run in its own process, at its target's instruction set
+        row |= {"isa": engine.isa, "kernels": engine.kernels}
     return row
 
 
@@ -197,13 +199,15 @@ def run_artifacts(
     repeats: int = DEFAULT_REPEATS,
     warmup: int = DEFAULT_WARMUP,
     log: Log | None = None,
+    isolated: bool = False,
 ) -> BenchResult:
     """Time several compiled artifacts (label -> directory) against eager in ONE interleaved run.
 
     The same rules as `run_benchmark` (warm-up, interleaved turns, median/p90, answers checked
     against eager on `inputs.agreement_images`), with eager timed once for all of them: notebook 06
     times one artifact per target this way. An artifact that cannot run here is a row with
-    `skipped` saying why.
+    `skipped` saying why. `isolated` runs each artifact in a process of its own, capped at its
+    target CPU's instruction set (bench/isolated.py); its row then names that cap and the kernels.
     """
     from helpers.images import sample_images
 
@@ -211,24 +215,29 @@ def run_artifacts(
     workbench = Workbench(model=model.eval(), spec=spec, work_dir=Path(), log=log)  # eager writes nothing
     images = agreement_images(sample_images(), spec)
     chunks = accuracy_chunks(images, batch)
-    built = [build_engine(REFERENCE_ENGINE, workbench, batch),
-             *(build_artifact_engine(label, Path(d), batch, log) for label, d in model_dirs.items())]
-    log(f"timing batch {batch}: {len(built)} engines x ({warmup} warm-up + {repeats} timed runs)")
-    with CpuCompetition() as meter:
-        samples = time_engines(built, chunks[0], repeats=repeats, warmup=warmup)
-    reference = probabilities(built[0].run, chunks)
-    eager_stats = summarize(samples[built[0].label])
-    rows = []
-    for engine in built:
-        stats = summarize(samples[engine.label]) if engine.run else None
-        accuracy = compare_probabilities(reference, probabilities(engine.run, chunks)) if engine.run else None
-        row = _row(engine, stats, accuracy) | {"agreement_inputs": len(images) if accuracy else 0}
-        if stats:
-            row["speedup_vs_eager"] = round(speedup(eager_stats["median"], stats["median"]), 3)
-        rows.append(row)
+    built = [build_engine(REFERENCE_ENGINE, workbench, batch)]
+    try:
+        built += [build_artifact_engine(label, Path(d), batch, log, isolated) for label, d in model_dirs.items()]
+        log(f"timing batch {batch}: {len(built)} engines x ({warmup} warm-up + {repeats} timed runs)")
+        with CpuCompetition() as meter:
+            samples = time_engines(built, chunks[0], repeats=repeats, warmup=warmup)
+        reference = probabilities(built[0].run, chunks)
+        eager_stats = summarize(samples[built[0].label])
+        rows = []
+        for engine in built:
+            stats = summarize(samples[engine.label]) if engine.run else None
+            accuracy = compare_probabilities(reference, probabilities(engine.run, chunks)) if engine.run else None
+            row = _row(engine, stats, accuracy) | {"agreement_inputs": len(images) if accuracy else 0}
+            if stats:
+                row["speedup_vs_eager"] = round(speedup(eager_stats["median"], stats["median"]), 3)
+            rows.append(row)
+    finally:  # an isolated artifact's process stops here, whatever happened
+        for engine in built:
+            if engine.close:
+                engine.close()
     notes = [f"machine busy: other processes used {meter.share:.0%} of the CPU while timing"] if meter.share > BUSY_SHARE else []
     parameters = {"model": spec.name, "artifacts": {k: str(v) for k, v in model_dirs.items()}, "batches": [batch],
-                  "agreement_inputs": len(images),
+                  "agreement_inputs": len(images), "isolated": isolated,
                   "repeats": repeats, "warmup": warmup, "interleaved": True, "other_cpu_share": round(meter.share, 3)}
     return BenchResult(rows=rows, samples={str(batch): samples}, machine=describe_machine(), parameters=parameters, notes=notes)
 

@@ -8,9 +8,9 @@ targets only, with OpenVINO, which generates the machine code when the model is 
 CPU it is loaded on. So it does this with each key (all of it recorded in compiled.meta):
 
 - `mcpu`: must be an x86-64 CPU LLVM knows (`machine.llvm_x86_cpus`, archspec's database). It
-  cannot change the local artifact, which always runs here; the meta says whether *this* CPU
-  runs code built for that mcpu (a real Neo artifact for a CPU with instructions this one lacks
-  stops with "illegal instruction" here).
+  becomes the artifact's `target_cpu` (helpers/target_cpus.py): the runtime caps the instruction
+  set at that CPU's, and an artifact for a CPU with instructions this one lacks refuses to load
+  (a real Neo artifact would stop with "illegal instruction"); the note says which case it is.
 - `mattr`: `+feature`/`-feature` strings (a list, or one comma-separated string); the meta
   names the +features this CPU lacks.
 - `dtype`/`DTYPE`: float32 (or float) only; int64/long is refused (the local Neo feeds float32).
@@ -118,9 +118,9 @@ def _mcpu(value: Any) -> str:
                      f"{machine.llvm_cpu_name()} (this machine).")
     missing = machine.missing_cpu_features(value)
     runs = (f"this CPU lacks {', '.join(missing)}, so code real Neo builds for {value} would stop here with an "
-            "illegal instruction" if missing else f"this CPU runs code built for {value}")
-    return (f"mcpu {value}: {runs}. Recorded only: the local artifact picks its instructions when it is loaded, "
-            "for the CPU that loads it")
+            "illegal instruction, and this artifact refuses to load here" if missing else f"this CPU runs code built for {value}")
+    return (f"mcpu {value}: {runs}. Recorded as target_cpu: the local artifact gets its machine code when it is loaded, "
+            f"capped at the instruction set of {value}")
 
 
 def _mattr(value: Any) -> str:
@@ -132,4 +132,4 @@ def _mattr(value: Any) -> str:
                and FEATURE_ALIASES.get(f[1:].lower(), f[1:].lower()).replace(".", "").replace("-", "").replace("_", "")
                not in have]
     found = f"this CPU lacks {', '.join(lacking)}" if lacking else "this CPU has every +feature"
-    return f"mattr {features}: {found}. Recorded only, like mcpu"
+    return f"mattr {features}: {found}. Recorded only (the instruction-set cap follows mcpu)"

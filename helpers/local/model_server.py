@@ -53,6 +53,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from helpers import target_cpus
 from helpers.local import serving_toolkit
 from helpers.local.processes import child_env
 from helpers.local_names import HOST
@@ -239,6 +240,20 @@ def make_app(state: ModelState, settings: Settings) -> Any:
 
 
 # --------------------------------------------------------------------------- launching
+def target_isa(model_dir: Path) -> dict[str, str]:
+    """ONEDNN_MAX_CPU_ISA for a local Neo artifact's target CPU (compiled.meta), so the endpoint
+    runs the kernels that target's instance would (`ml_c4`: AVX2 on an AVX-512 machine); {} otherwise.
+
+    oneDNN reads it once, when the server first loads OpenVINO, hence set at launch; the model's
+    own container Environment (CreateModel) comes after it and may override it.
+    """
+    meta_file = Path(model_dir) / "compiled.meta"
+    try:
+        return target_cpus.isa_environment(json.loads(meta_file.read_text())) if meta_file.is_file() else {}
+    except (OSError, ValueError):
+        return {}  # an unreadable meta is the entry script's to report, when it loads the model
+
+
 def launch(
     model_dir: Path, port: int, log_path: Path, environment: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
@@ -256,7 +271,7 @@ def launch(
     with log_path.open("ab") as log_file:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "helpers.local.model_server"],
-            env=child_env(environment or {}, sagemaker),
+            env=child_env(target_isa(model_dir), environment or {}, sagemaker),
             cwd=log_path.parent,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
