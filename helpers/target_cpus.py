@@ -20,6 +20,8 @@ CPU the family may land on, as LLVM spells it, since code for it runs on all of 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from helpers import machine
@@ -80,6 +82,16 @@ def isa_environment(meta: dict[str, Any]) -> dict[str, str]:
     """The environment variable that caps a process at the artifact's target ISA ({} for none)."""
     level = _wanted(meta).get("isa")
     return {ISA_ENV: level} if level else {}
+
+
+def directory_isa_environment(directory: Path) -> dict[str, str]:
+    """`isa_environment` of an artifact directory's compiled.meta; {} without one or when unreadable
+    (a broken meta is the loader's to report, when it loads the model)."""
+    meta_file = Path(directory) / "compiled.meta"
+    try:
+        return isa_environment(json.loads(meta_file.read_text())) if meta_file.is_file() else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def load_problem(meta: dict[str, Any]) -> str | None:

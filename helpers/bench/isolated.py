@@ -12,7 +12,6 @@ closes, or with this process (it is a daemon): nothing is left running.
 from __future__ import annotations
 
 import contextlib
-import json
 import multiprocessing
 import os
 import threading
@@ -77,13 +76,10 @@ class IsolatedArtifact:
 
     def __init__(self, directory: Path, environment: dict[str, str] | None = None) -> None:
         directory = Path(directory)
-        meta_file = directory / "compiled.meta"
-        if environment is None:
-            environment = target_cpus.isa_environment(_read_json(meta_file)) if meta_file.is_file() else {}
-        self.environment = environment
+        self.environment = target_cpus.directory_isa_environment(directory) if environment is None else environment
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        with _environment(environment):
+        with _environment(self.environment):
             self._process = context.Process(target=_serve, args=(child, str(directory)), daemon=True,
                                             name=f"neo-workshop-artifact-{directory.name}")
             self._process.start()
@@ -126,9 +122,3 @@ class IsolatedArtifact:
             self._process.join(5)
         self._conn.close()
 
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}

@@ -247,11 +247,7 @@ def target_isa(model_dir: Path) -> dict[str, str]:
     oneDNN reads it once, when the server first loads OpenVINO, hence set at launch; the model's
     own container Environment (CreateModel) comes after it and may override it.
     """
-    meta_file = Path(model_dir) / "compiled.meta"
-    try:
-        return target_cpus.isa_environment(json.loads(meta_file.read_text())) if meta_file.is_file() else {}
-    except (OSError, ValueError):
-        return {}  # an unreadable meta is the entry script's to report, when it loads the model
+    return target_cpus.directory_isa_environment(model_dir)
 
 
 def launch(
