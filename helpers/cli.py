@@ -128,7 +128,7 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"-p {assignment!r}: write NAME=VALUE, e.g. -p MODEL_NAME=resnet18")
         parameters[name] = parameter_value(value)
     code = run_notebooks(work=args.work_dir, only=args.only, keep_backend=args.keep_backend, parameters=parameters,
-                         core_only=args.core_only)
+                         core_only=args.core_only, kernel=args.kernel)
     try:
         report = write_report(work_dir(args.work_dir), since=started)
     except Exception as exc:  # noqa: BLE001 - the run's own result must still reach the user
@@ -213,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-backend", action="store_true", help="leave the local backend running")
     run.add_argument("--core-only", action="store_true",
                      help="skip the cells tagged `extension`: the core path of a 2-hour slot")
+    run.add_argument("--kernel", default=None, metavar="NAME",
+                     help="run in this registered Jupyter kernel (e.g. neo-workshop) instead of this Python")
     run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                      help="override a parameters-cell value in the notebooks that define it, e.g. "
                           "-p MODEL_NAME=resnet18 -p REPEATS=10 (values are Python literals or text)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,11 +251,23 @@ def export_html(notebook: Any, source_dir: Path = NOTEBOOKS_DIR) -> str:
     import jinja2
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab", embed_images=True,
+    base = base_template_dirs()
+    exporter = HTMLExporter(template_name="lab", embed_images=True, extra_template_basedirs=base, extra_template_paths=base,
                             extra_loaders=[jinja2.DictLoader({"offline.html.j2": OFFLINE_TEMPLATE})])
     exporter.template_file = "offline.html.j2"
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"path": str(source_dir)}})
     return unique_ids(body)
+
+
+def base_template_dirs() -> list[str]:
+    """nbconvert's templates where the base environment installed them, for a venv built on it.
+
+    SageMaker Studio's kernel (`make kernel`) is a `--system-site-packages` venv on the image's
+    Python: it imports the image's nbconvert, but Jupyter looks for templates under the venv's
+    own prefix only, and finds no `lab` template there.
+    """
+    base = Path(sys.base_prefix) / "share" / "jupyter" / "nbconvert" / "templates"
+    return [str(base)] if sys.prefix != sys.base_prefix and base.is_dir() else []
 
 
 def unique_ids(page: str) -> str:

@@ -83,11 +83,13 @@ def drop_extensions(notebook: Any) -> int:
 
 
 def execute_notebook(path: Path, executed_dir: Path, parameters: Mapping[str, Any] | None = None,
-                     core_only: bool = False) -> float:
+                     core_only: bool = False, kernel: str | None = None) -> float:
     """Run one notebook in a fresh kernel and save the executed copy; return the seconds taken.
 
     If a cell fails, the cells tagged `cleanup` after it still run (they delete endpoints and
     other billable resources), then the original error is raised. `core_only` skips extensions.
+    The kernel runs this Python, unless `kernel` names a registered kernel spec to run instead
+    (as SageMaker Studio runs the one `make kernel` registers: `make test-studio` checks it so).
     """
     import nbformat
     from nbclient import NotebookClient
@@ -99,10 +101,10 @@ def execute_notebook(path: Path, executed_dir: Path, parameters: Mapping[str, An
         print(f"  core path: {dropped} extension cell(s) skipped", flush=True)
     if injected := inject_parameters(notebook, parameters or {}):
         print(f"  parameters: {', '.join(f'{name}={parameters[name]!r}' for name in injected)}", flush=True)
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", config=kernel_config(),
+    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name=kernel or "python3", config=kernel_config(),
                             interrupt_on_timeout=True, resources={"metadata": {"path": str(path.parent)}})
-    # The kernel runs this Python, whichever kernel the notebook names (it need not be registered).
-    client.kernel_manager_class = current_python_kernel_manager_class()
+    if kernel is None:  # this Python, whichever kernel the notebook names (it need not be registered)
+        client.kernel_manager_class = current_python_kernel_manager_class()
     started = time.monotonic()
     try:
         with client.setup_kernel():
@@ -153,7 +155,8 @@ def _run_cleanup_cells(client: object, notebook: object, after: int) -> None:
 
 
 def run_notebooks(work: Path | None = None, only: list[str] | None = None, keep_backend: bool = False,
-                  parameters: Mapping[str, Any] | None = None, core_only: bool = False) -> int:
+                  parameters: Mapping[str, Any] | None = None, core_only: bool = False,
+                  kernel: str | None = None) -> int:
     """Execute the notebooks (with `parameters` injected); return a process exit code (0 = all ran)."""
     work = work_dir(work)
     os.environ[WORK_DIR_ENV] = str(work)
@@ -167,7 +170,7 @@ def run_notebooks(work: Path | None = None, only: list[str] | None = None, keep_
         for path in notebooks:
             print(f"▶ {path.name} ...", flush=True)
             try:
-                seconds = execute_notebook(path, executed_dir, parameters, core_only)
+                seconds = execute_notebook(path, executed_dir, parameters, core_only, kernel)
             except CELL_FAILURES as exc:
                 print(f"✗ {path.name} failed. The failing cell and its error:\n{exc}", file=sys.stderr)
                 print(f"Executed copy (up to the failure): {executed_dir / path.name}", file=sys.stderr)

@@ -4,7 +4,7 @@ The notebooks are written around EfficientNet-Lite0 (real weights, offline); a u
 another classifier in notebook 01's parameters cell and expects notebooks 02-05 to follow. The
 slow test runs all six headlessly with ResNet-18 (weights the workshop does not ship: offline
 it starts from random weights), its parameters injected the way papermill does it, so the
-notebooks themselves stay unchanged.
+notebooks themselves stay unchanged: that run is tests/test_core_path.py's (the core path alone).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from helpers import runner
-from helpers.paths import WORK_DIR_ENV
 
 
 def notebook_with_parameters(source: str) -> nbformat.NotebookNode:
@@ -65,29 +64,14 @@ def test_random_weights_still_answer_differently_per_image():
 
 
 @pytest.mark.slow
-def test_every_notebook_runs_with_a_model_whose_weights_the_workshop_does_not_ship(tmp_path, monkeypatch):
-    monkeypatch.setenv(WORK_DIR_ENV, str(tmp_path / "work"))  # run_notebooks sets it; restored afterwards
-    # The core path of every notebook (the extensions, notebook 05's other engines among them, run under
-    # nbval with the default model: after the compile step nothing in them depends on the model), kept short.
-    code = runner.run_notebooks(work=tmp_path / "work", core_only=True, parameters={
-        "MODEL_NAME": "resnet18",
-        "REPEATS": 5, "ENDPOINT_REPEATS": 5, "BATCH_SIZES": (1,), "ENGINES": ("eager", "torchscript", "neo-local"),
-    })
-    assert code == 0, f"see {tmp_path / 'work' / 'executed'}"
-    executed = tmp_path / "work" / "executed"
-    first = nbformat.read(executed / "01_trace.ipynb", as_version=4)
-    assert any("injected-parameters" in c.metadata.get("tags", []) and "resnet18" in c.source for c in first.cells)
-    assert '"model_name": "resnet18"' in (tmp_path / "work" / "state.json").read_text()
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mobilenet_v2", "mnasnet1_0", "shufflenet_v2_x0_5", "efficientnet_b3"])
 def test_other_classifiers_trace_compile_and_match_eager(name, tmp_path):
     """What notebooks 01, 02 and 04 do with a model, for notebook 01's other suggestions and for a
     torchvision classifier the workshop does not list (shufflenet_v2_x0_5; efficientnet_b3, which
     wants 300x300 crops resized with bicubic, read from its weights): trace, compile with the
-    local Neo, run the artifact the DLR way, same answers as eager. (resnet18 goes through every
-    notebook above; after the compile step, nothing in the notebooks depends on the model.)"""
+    local Neo, run the artifact the DLR way, same answers as eager. (resnet18 goes through the core
+    path of every notebook in tests/test_core_path.py; after the compile step, nothing in the
+    notebooks depends on the model.)"""
     import numpy as np
 
     from helpers.compiler import compile_torchscript

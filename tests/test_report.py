@@ -166,7 +166,7 @@ def test_helpers_run_writes_the_report_and_prints_its_path(tmp_path, monkeypatch
     import helpers.runner
     from helpers.cli import main
 
-    def fake_run(work, only, keep_backend, parameters=None, core_only=False):  # what a run leaves: one executed notebook (or one that failed)
+    def fake_run(work, only, keep_backend, parameters=None, core_only=False, kernel=None):  # what a run leaves: one executed notebook (or one that failed)
         (work / "executed").mkdir(parents=True)
         nbformat.write(_executed("01 · Trace", [("x = 1", [])], error=bool(exit_code)), work / "executed" / "01_trace.ipynb")
         return exit_code
@@ -213,3 +213,19 @@ def test_report_anchors_are_unique_and_stderr_is_not_an_error_block(work):
     assert not repeated, f"anchors used twice: {repeated}"
     assert 'id="Clean-up"' in page and 'id="Clean-up-2"' in page and 'href="#Clean-up-2"' in page
     assert 'data-mime-type="application/vnd.jupyter.stderr"] { background: #f5f5f5' in page
+
+
+def test_a_venv_on_a_base_python_finds_the_base_environments_templates(tmp_path, monkeypatch):
+    """SageMaker Studio's kernel is a --system-site-packages venv on the image's Python: nbconvert
+    comes from the image, its `lab` template from the image's share/jupyter (make test-studio runs it)."""
+    import sys
+
+    from helpers.report import base_template_dirs
+
+    templates = tmp_path / "base" / "share" / "jupyter" / "nbconvert" / "templates"
+    templates.mkdir(parents=True)
+    monkeypatch.setattr(sys, "base_prefix", str(tmp_path / "base"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    assert base_template_dirs() == [str(templates)]
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "base"))  # not a venv: Jupyter's own paths have it
+    assert base_template_dirs() == []
