@@ -15,7 +15,6 @@ import os
 import signal
 import tarfile
 import textwrap
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -134,11 +133,11 @@ class Local:
 
 @pytest.fixture
 def local(mock_aws_server) -> Iterator[Local]:
-    from werkzeug.serving import make_server
+    from helpers.local import wsgi_server
 
     hosting = HostingService(mock_aws_server, startup_timeout_s=30, restart_limit=2, restart_window_s=60).install()
-    server = make_server(HOST, 0, gateway.make_app(hosting), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = wsgi_server.make_server(gateway.make_app(hosting))
+    wsgi_server.serve_in_thread(server, "test-gateway")
     try:  # moto is patched from here on: whatever happens, it is restored and every server stopped
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)

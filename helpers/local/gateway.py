@@ -3,8 +3,8 @@
 boto3 sends `POST /endpoints/{EndpointName}/invocations` (rest-json protocol) with the body
 as the raw payload and Content-Type, Accept, X-Amzn-SageMaker-Custom-Attributes and
 X-Amzn-SageMaker-Target-Variant as headers. The gateway finds the endpoint's model server
-in the `HostingService`, forwards the bytes untouched through urllib3's connection pool (which
-keeps connections alive when the model server allows it), and answers the way SageMaker does,
+in the `HostingService`, forwards the bytes untouched through urllib3's connection pool (kept
+alive: the model servers' server, helpers.local.wsgi_server, keeps connections open), and answers the way SageMaker does,
 so the notebooks' error handling is the one they would need on AWS:
 
 - 200: the container's body and Content-Type, plus `x-Amzn-Invoked-Production-Variant`;
@@ -49,7 +49,7 @@ from werkzeug.wrappers import Request, Response
 
 from helpers.local.endpoint_metrics import EndpointMetrics
 from helpers.local.hosting_service import HostingService
-from helpers.local.model_server import discard, set_nodelay
+from helpers.local.model_server import discard
 from helpers.local_names import GATEWAY_MS_HEADER
 from helpers.sagemaker_facts import MAX_INVOCATION_BODY_BYTES
 
@@ -137,7 +137,7 @@ def forward_headers(request: Request) -> dict[str, str]:
 
 
 def make_app(hosting: HostingService, *, timing_header: bool = True, metrics: EndpointMetrics | None = None) -> WSGIApp:
-    """The WSGI app server.py serves with werkzeug's threaded server on 127.0.0.1.
+    """The WSGI app server.py serves on 127.0.0.1 (helpers.local.wsgi_server: connections kept alive).
 
     `timing_header=False` (the backend's aws fidelity) leaves out GATEWAY_MS_HEADER, which real
     SageMaker does not send, so the clients' "no such header" path runs too. `metrics` receives
@@ -188,7 +188,6 @@ def make_app(hosting: HostingService, *, timing_header: bool = True, metrics: En
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         started = time.perf_counter()
-        set_nodelay(environ)
         request = Request(environ)
         name = endpoint_name(request.path)
         if name is not None and request.method == "POST":

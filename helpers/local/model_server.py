@@ -33,7 +33,6 @@ Run: `SM_MODEL_DIR=... SAGEMAKER_BIND_TO_PORT=8080 python -m helpers.local.model
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import importlib.util
 import json
@@ -50,11 +49,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from helpers import target_cpus
-from helpers.local import serving_toolkit
+from helpers.local import serving_toolkit, wsgi_server
 from helpers.local.processes import child_env
 from helpers.local_names import HOST
 
@@ -210,20 +208,10 @@ def invoke(request: Request, state: ModelState, settings: Settings) -> Response:
         return error_response(status, message, type(exc).__name__)
 
 
-def set_nodelay(environ: dict[str, Any]) -> None:
-    """Disable Nagle on this connection: werkzeug writes headers and body separately, and
-    Nagle + delayed ACK would otherwise add ~40 ms to small responses on a kept-alive socket."""
-    sock = environ.get("werkzeug.socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 def make_app(state: ModelState, settings: Settings) -> Any:
     """The WSGI app: /ping and /invocations, nothing else."""
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
-        set_nodelay(environ)
         request = Request(environ)
         request.max_content_length = MAX_BODY_BYTES
         if request.path == "/ping" and request.method == "GET":
@@ -298,14 +286,14 @@ def configure_logging() -> None:
         format="%(asctime)s %(levelname)s model-server[%(process)d] %(message)s",
         force=True,
     )
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
+    logging.getLogger(wsgi_server.log.name).setLevel(logging.WARNING)  # no line per request: the log is the handlers'
 
 
 def listen(port: int) -> socket.socket:
-    """Bind and listen on HOST:port ourselves: werkzeug turns a failed bind into sys.exit(1), and
+    """Bind and listen on HOST:port ourselves: a server that binds turns a failed bind into an exit, and
     the launcher must know a taken port (EXIT_PORT_IN_USE, it retries) from a broken model."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug's server sets it
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as http.server's servers set it
     try:
         sock.bind((HOST, port))
         sock.listen(128)
@@ -325,9 +313,7 @@ def serve(settings: Settings) -> int:
             raise
         log.error("port %d is already in use: exiting so the launcher can pick another", settings.port)
         return EXIT_PORT_IN_USE
-    with listening:  # werkzeug serves a duplicate of this socket
-        server: BaseWSGIServer = make_server(HOST, settings.port, make_app(state, settings), threaded=True,
-                                             fd=listening.fileno())
+    server = wsgi_server.make_server(make_app(state, settings), sock=listening)  # closed by server_close()
     failed = threading.Event()
 
     def on_failure() -> None:

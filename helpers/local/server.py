@@ -33,7 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from helpers.local import account_service, gateway, response_shapes, run_file
+from helpers.local import account_service, gateway, response_shapes, run_file, wsgi_server
 from helpers.local.compilation_service import SCRATCH_DIR, CompilationService
 from helpers.local.endpoint_logs import EndpointLogs
 from helpers.local.endpoint_metrics import EndpointMetrics
@@ -93,11 +93,9 @@ def start_gateway(hosting: HostingService, metrics: EndpointMetrics | None = Non
     It records every invocation's latencies in `metrics`, which moto's CloudWatch, in this same
     process, serves as SageMaker's endpoint metrics (helpers.local.endpoint_metrics).
     """
-    from werkzeug.serving import make_server
-
     app = gateway.make_app(hosting, timing_header=timing_header, metrics=metrics)
-    runtime = make_server(HOST, 0, app, threaded=True)
-    threading.Thread(target=runtime.serve_forever, name="runtime-gateway", daemon=True).start()
+    runtime = wsgi_server.make_server(app)  # keeps boto3's connection alive, as SageMaker's runtime does
+    wsgi_server.serve_in_thread(runtime, "runtime-gateway")
     return runtime
 
 
