@@ -30,7 +30,7 @@ STUDIO_STAMP := $(STUDIO_VENV)/.installed
 # `make test-studio`: a stand-in for that image (SageMaker Distribution 3.10.0's versions that
 # matter, tests/studio/sagemaker-distribution-3.10.0.txt) on Python 3.12, built once per CI run
 # (PyPI's torch 2.6 for Linux is the CUDA build: ~6 GB, ~4 min here); then the Studio set-up of
-# docs/STUDIO.md on it and nbval over the six notebooks in the kernel it registers. The stand-in
+# docs/STUDIO.md on it and the core path of the six notebooks in the kernel it registers. The stand-in
 # is a copy of a whole Python 3.12 installation, not a venv: like the image's conda base, its
 # site-packages are what a `--system-site-packages` venv on it sees.
 STUDIO_IMAGE      := .venv-studio-image
