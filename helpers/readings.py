@@ -3,7 +3,7 @@
 Every edition runs the same code cells (tests/test_translations.py), so a sentence a cell computes
 from its numbers cannot be translated in the notebook the way markdown is. The cell asks
 `lessons.edition_language()` which edition it runs in and passes it here; each reading has one
-template per language, filled with the same numbers. Notebook 05's "honest reading" is the first.
+template per language, filled with the same numbers: notebook 05's endpoint split and its "honest reading".
 """
 
 from __future__ import annotations
@@ -26,7 +26,33 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "endpoint": "엔드포인트를 거치면 절약이 줄어듭니다. 왕복 시간은 {uncompiled:.1f} ms에서 {compiled:.1f} ms로 "
                     "{ratio:.1f}배 빨라질 뿐입니다. 모델 밖의 모든 것이 요청마다 여전히 {outside_uncompiled:.1f} ms(컴파일 전), "
                     "{outside_compiled:.1f} ms(컴파일 후)가 걸리기 때문입니다(섹션 2의 분해).",
+        "split": "{label}: 왕복 {round_trip:.1f} ms = ModelLatency {model_latency:.1f} ms + OverheadLatency "
+                 "{overhead:.2f} ms + 클라이언트와 네트워크 {client:.1f} ms입니다. ModelLatency 안에서는 "
+                 "전처리(input_fn) {pre:.1f} ms, 모델(predict_fn) {model:.1f} ms, "
+                 "응답(output_fn) {post:.2f} ms, 모델 서버의 요청 처리 {server:.1f} ms입니다.",
+        "outside": "모델 밖의 모든 것이 요청마다 컴파일 전 엔드포인트에서 {outside_uncompiled:.1f} ms, "
+                   "컴파일 후 엔드포인트에서 {outside_compiled:.1f} ms 걸립니다. 컴파일이 바꾸는 것은 predict_fn입니다. "
+                   "왕복에서 줄어든 {saved:.1f} ms 중 {model_saved:.1f} ms가 predict_fn에서 줄었습니다.",
+        "in_process": "{label} 모델은 엔드포인트의 predict_fn에서 {endpoint:.1f} ms, 이 노트북의 프로세스에서 "
+                      "{here:.1f} ms({engine}, 중앙값)가 걸립니다. 이 차이는 모델의 것입니다. "
+                      "다른 프로세스에서 다른 시각에 잰 값이며, 엔드포인트의 오버헤드가 아닙니다.",
+        "uncompiled": "컴파일 전",
+        "compiled": "컴파일 후",
     },
+}
+TEMPLATES["en"] |= {
+    "split": "{label}: {round_trip:.1f} ms round trip = ModelLatency {model_latency:.1f} ms + OverheadLatency "
+             "{overhead:.2f} ms + client and network {client:.1f} ms. Inside ModelLatency: preprocessing (input_fn) "
+             "{pre:.1f} ms, the model (predict_fn) {model:.1f} ms, the answer (output_fn) {post:.2f} ms, "
+             "the model server's request handling {server:.1f} ms.",
+    "outside": "Everything but the model costs {outside_uncompiled:.1f} ms per request on the uncompiled endpoint and "
+               "{outside_compiled:.1f} ms on the compiled one: compiling changes predict_fn, which saved {model_saved:.1f} ms "
+               "of the {saved:.1f} ms the round trip lost.",
+    "in_process": "The {label} model takes {endpoint:.1f} ms in the endpoint's predict_fn against {here:.1f} ms "
+                  "({engine}, median) in this notebook's process: a difference here is the model's, measured in another "
+                  "process at another time, not the endpoint's overhead.",
+    "uncompiled": "uncompiled",
+    "compiled": "compiled",
 }
 
 
@@ -52,4 +78,30 @@ def latency_reading(rows: list[dict[str, Any]], batch_sizes: tuple[int, ...], ro
     lines.append(say["endpoint"].format(uncompiled=round_trip_ms["uncompiled"], compiled=round_trip_ms["compiled"],
                                         ratio=round_trip_ms["uncompiled"] / round_trip_ms["compiled"],
                                         outside_uncompiled=outside_ms["uncompiled"], outside_compiled=outside_ms["compiled"]))
+    return lines
+
+
+def split_reading(splits: dict[str, dict[str, float]], in_process_ms: dict[tuple[str, str], float],
+                  language: str = "en") -> list[str]:
+    """Notebook 05's reading of the endpoint split: each endpoint's parts, what lies outside the model,
+    and each endpoint's predict_fn against the same model timed in the notebook's process.
+
+    `splits` are `latency_split.split`'s parts per endpoint ("uncompiled", "compiled"), `in_process_ms`
+    the benchmark's batch-1 medians keyed (engine, precision).
+    """
+    say = TEMPLATES.get(language, TEMPLATES["en"])
+    lines = [say["split"].format(
+        label=say.get(label, label), round_trip=parts["round trip"], model_latency=parts["ModelLatency"],
+        overhead=parts["OverheadLatency"], client=parts["client and network"], pre=parts["preprocessing (input_fn)"],
+        model=parts["model (predict_fn)"], post=parts["answer (output_fn)"],
+        server=parts["model server (rest of ModelLatency)"]) for label, parts in splits.items()]
+    outside = {label: parts["round trip"] - parts["model (predict_fn)"] for label, parts in splits.items()}
+    lines.append(say["outside"].format(
+        outside_uncompiled=outside["uncompiled"], outside_compiled=outside["compiled"],
+        saved=splits["uncompiled"]["round trip"] - splits["compiled"]["round trip"],
+        model_saved=splits["uncompiled"]["model (predict_fn)"] - splits["compiled"]["model (predict_fn)"]))
+    for label, engine in (("uncompiled", "torchscript"), ("compiled", "neo-local")):
+        if (engine, "fp32") in in_process_ms:
+            lines.append(say["in_process"].format(label=say[label], endpoint=splits[label]["model (predict_fn)"],
+                                                  here=in_process_ms[engine, "fp32"], engine=engine))
     return lines
