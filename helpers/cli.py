@@ -112,12 +112,15 @@ def _backends_table(backends: list) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     """Execute the notebooks, then write the one-file report of this run (also after a failure)."""
+    import os
     import time
 
-    from helpers.paths import work_dir
+    from helpers.paths import WORK_DIR_ENV, work_dir
     from helpers.report import write_report
     from helpers.runner import run_notebooks
 
+    if args.work_dir is not None:  # said on the command line: it wins over an exported $NEO_WORKSHOP_WORK_DIR
+        os.environ[WORK_DIR_ENV] = str(Path(args.work_dir).expanduser().resolve())
     started = time.time()
     from helpers.runner import parameter_value
 

@@ -70,6 +70,7 @@ def test_the_core_path_runs_alone_on_local_with_a_model_the_workshop_does_not_sh
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "extension cell(s) skipped" in run.stdout
     executed = tmp_path / "work" / "executed"
+    assert len(list(executed.glob("0*.ipynb"))) == len(NOTEBOOKS), sorted(p.name for p in executed.glob("*"))
     assert_quiet(executed)
     first = nbformat.read(executed / "01_trace.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) and "resnet18" in c.source for c in first.cells)

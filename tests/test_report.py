@@ -229,3 +229,19 @@ def test_a_venv_on_a_base_python_finds_the_base_environments_templates(tmp_path,
     assert base_template_dirs() == [str(templates)]
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "base"))  # not a venv: Jupyter's own paths have it
     assert base_template_dirs() == []
+
+
+def test_helpers_run_work_dir_wins_over_an_exported_one(tmp_path, monkeypatch):
+    import helpers.runner
+    from helpers.cli import main
+
+    def fake_run(work, only, keep_backend, parameters=None, core_only=False, kernel=None):
+        assert os.environ["NEO_WORKSHOP_WORK_DIR"] == str(tmp_path / "mine")  # what the notebooks' kernels read
+        (work / "executed").mkdir(parents=True)
+        nbformat.write(_executed("01 · Trace", [("x = 1", [])]), work / "executed" / "01_trace.ipynb")
+        return 0
+
+    monkeypatch.setenv("NEO_WORKSHOP_WORK_DIR", str(tmp_path / "exported"))
+    monkeypatch.setattr(helpers.runner, "run_notebooks", fake_run)
+    assert main(["run", "--work-dir", str(tmp_path / "mine")]) == 0
+    assert (tmp_path / "mine" / "report.html").is_file() and not (tmp_path / "exported" / "report.html").exists()
