@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from helpers.local_names import GATEWAY_MS_HEADER
+from helpers.local_names import GATEWAY_MS_HEADER, MODEL_MS_HEADER
 from helpers.sagemaker_facts import ENDPOINT_IN_PROGRESS_STATUSES as IN_PROGRESS
 from helpers.sagemaker_facts import RESPONSE_TIMEOUT_S, response_timeout_variable
 
@@ -238,14 +238,15 @@ def time_endpoint(
     """Client-side round-trip latency of `invoke_endpoint` in ms, plus the gateway's own overhead.
 
     The round trip includes the network, the gateway, the model server and reading the body.
-    The local gateway reports its share in a response header (`local_names.GATEWAY_MS_HEADER`);
-    `gateway_ms` stays empty when the endpoint does not send it (real SageMaker).
+    The local gateway reports its share and the model server's in response headers
+    (`local_names.GATEWAY_MS_HEADER`, `MODEL_MS_HEADER`): `gateway_ms` and `model_ms`, call by call,
+    stay empty when the endpoint does not send them (real SageMaker: read CloudWatch there).
     """
     kwargs: dict[str, Any] = {"EndpointName": endpoint_name, "Body": body, "ContentType": content_type}
     if accept:
         kwargs["Accept"] = accept
     round_trip: list[float] = []
-    gateway: list[float] = []
+    reported: dict[str, list[float]] = {GATEWAY_MS_HEADER: [], MODEL_MS_HEADER: []}
     for i in range(warmup + repeats):
         started = time.perf_counter_ns()
         response = runtime_client.invoke_endpoint(**kwargs)
@@ -254,8 +255,8 @@ def time_endpoint(
         if i < warmup:
             continue
         round_trip.append(elapsed_ms)
-        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        value = {k.lower(): v for k, v in headers.items()}.get(GATEWAY_MS_HEADER)
-        if value is not None:
-            gateway.append(float(value))
-    return {"round_trip_ms": round_trip, "gateway_ms": gateway}
+        headers = {k.lower(): v for k, v in response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).items()}
+        for header, values in reported.items():
+            if header in headers:
+                values.append(float(headers[header]))
+    return {"round_trip_ms": round_trip, "gateway_ms": reported[GATEWAY_MS_HEADER], "model_ms": reported[MODEL_MS_HEADER]}

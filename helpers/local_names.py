@@ -25,6 +25,9 @@ STANDIN_MODULES_DIR = "tests/standin"  # relative to the checkout
 
 # The runtime gateway's own share of an invocation, in ms, on every response it sends.
 GATEWAY_MS_HEADER = "x-neo-workshop-gateway-ms"
+# ... and the model server's (what it records as ModelLatency), so a benchmark can take
+# round trip minus ModelLatency call by call (CloudWatch on `local` has no percentiles).
+MODEL_MS_HEADER = "x-neo-workshop-model-ms"
 
 
 def dummy_credential_env() -> dict[str, str]:

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import boto3
@@ -70,6 +71,20 @@ def test_recorded_invocations_read_back_through_boto3():
             assert {"ModelLatency", "OverheadLatency", "Invocations", "InvocationsPerInstance"} <= names
         finally:
             metrics.uninstall()
+
+
+def test_an_invocation_recorded_later_is_waited_for_and_counted_once():
+    """The gateway records after the answer is sent; a read that comes first waits for it."""
+    metrics = EndpointMetrics(DEFAULT_ACCOUNT_ID, DEFAULT_REGION)
+    record = metrics.record_later("ep", VARIANT, model_s=0.010, overhead_s=0.0004, status=200)
+    timer = threading.Timer(0.2, record)
+    timer.start()
+    try:
+        assert len(metrics.datapoints(DEFAULT_ACCOUNT_ID, DEFAULT_REGION)) == 6  # one per metric, waited for
+    finally:
+        timer.join()
+    record()  # a second close() records nothing more
+    assert len(metrics.datapoints(DEFAULT_ACCOUNT_ID, DEFAULT_REGION)) == 6
 
 
 def test_a_window_from_latency_split_counts_only_what_follows_it():

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import WaiterError
 
 from helpers.endpoints import WAIT_PHASES, time_endpoint, wait_for_endpoints
-from helpers.local_names import GATEWAY_MS_HEADER
+from helpers.local_names import GATEWAY_MS_HEADER, MODEL_MS_HEADER
 
 
 class FakeRuntimeClient:
@@ -24,6 +24,7 @@ class FakeRuntimeClient:
         headers = {"content-type": "application/json"}
         if self.gateway_header:
             headers[GATEWAY_MS_HEADER] = "1.25"
+            headers[MODEL_MS_HEADER] = "20.5"
         return {"Body": io.BytesIO(b"{}"), "ResponseMetadata": {"HTTPHeaders": headers}}
 
 
@@ -34,14 +35,14 @@ def test_time_endpoint_reads_the_gateway_header():
     assert client.calls[0] == {"EndpointName": "ep", "Body": b"abc", "ContentType": "image/jpeg",
                                "Accept": "application/json"}
     assert len(timing["round_trip_ms"]) == 4 and all(ms >= 0 for ms in timing["round_trip_ms"])
-    assert timing["gateway_ms"] == [1.25] * 4
+    assert timing["gateway_ms"] == [1.25] * 4 and timing["model_ms"] == [20.5] * 4
 
 
 def test_time_endpoint_without_gateway_header():
     timing = time_endpoint(FakeRuntimeClient(gateway_header=False), "ep", b"x", "application/x-npy",
                            repeats=3, warmup=0)
     assert len(timing["round_trip_ms"]) == 3
-    assert timing["gateway_ms"] == []
+    assert timing["gateway_ms"] == [] and timing["model_ms"] == []
 
 
 class FakeSageMaker:

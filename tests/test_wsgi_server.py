@@ -7,6 +7,7 @@ cost); these tests pin what replaced it. Timing is not tested: tools/endpoint_ov
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -49,6 +50,30 @@ def test_one_connection_serves_every_request(pool):
         assert answer.status == 200 and answer.data.startswith(f"POST {size} ".encode())
         assert answer.headers["Content-Length"] == str(len(answer.data))
     assert pool.num_connections == 1  # a new connection per request is what werkzeug's server made
+
+
+def test_the_apps_close_runs_after_the_answer_is_sent():
+    """Work an app defers to close() (the gateway's metrics) does not keep the client waiting: the
+    app's close waits for the client to hold the answer, which it could not if close came first."""
+    received, closed = threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def deferring(environ, start_response):
+        response = Response(b"done", content_type="text/plain")
+        response.call_on_close(lambda: (seen.append(received.wait(5)), closed.set()))
+        return response(environ, start_response)
+
+    server = wsgi_server.make_server(deferring)
+    thread = wsgi_server.serve_in_thread(server, "test-wsgi-close")
+    try:
+        with urllib3.HTTPConnectionPool(HOST, server.server_port, retries=False, timeout=10) as connections:
+            assert connections.request("GET", "/x").data == b"done"
+            received.set()
+            assert closed.wait(5) and seen == [True]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def test_a_chunked_body_is_decoded(pool):

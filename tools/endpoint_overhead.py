@@ -4,8 +4,10 @@ Deploys notebook 05's two endpoints (uncompiled and compiled, from the work dire
 01-04 filled) on the local backend, invokes each N times from one client, then prints per
 endpoint: the client round trip, ModelLatency and OverheadLatency from CloudWatch (means), the
 median OverheadLatency (the gateway's own time, from its timing header: CloudWatch on `local`
-returns no percentiles), round trip minus ModelLatency, and the entry script's handler times
-from the endpoint's log. No threshold is asserted: the figures are printed.
+returns no percentiles), round trip minus ModelLatency (mean, and median call by call from the
+gateway's headers, then the same for a plain urllib3 POST: the difference is boto3's own work in
+the client), and the entry script's handler times from the endpoint's log. No threshold is
+asserted: the figures are printed.
 
     NEO_WORKSHOP_WORK_DIR=work .venv/bin/python tools/endpoint_overhead.py [--repeats 200]
 """
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PIL import Image  # noqa: E402
 
 from helpers import aws, endpoints, images, latency_split, paths  # noqa: E402
+from helpers.local_names import MODEL_MS_HEADER  # noqa: E402
 
 PREFIX = "neo-workshop-overhead"
 
@@ -36,6 +39,28 @@ def small_jpeg() -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
+
+
+def raw_rest_ms(url: str, body: bytes, repeats: int) -> list[float]:
+    """Round trip minus ModelLatency per call for a plain urllib3 POST (unsigned: the local gateway
+    checks no signature), on one kept-alive connection as boto3 uses: what the local backend and the
+    HTTP hop cost without botocore's work in the client."""
+    import time
+
+    import urllib3
+
+    rest = []
+    with urllib3.connection_from_url(url, retries=False) as pool:
+        for i in range(10 + repeats):
+            started = time.perf_counter_ns()
+            answer = pool.request("POST", urllib3.util.parse_url(url).request_uri, body=body,
+                                  headers={"Content-Type": "image/jpeg"})
+            if answer.status != 200:
+                raise RuntimeError(f"plain POST to {url}: {answer.status} {answer.data[:300]!r}")
+            elapsed_ms = (time.perf_counter_ns() - started) / 1e6
+            if i >= 10:
+                rest.append(elapsed_ms - float(answer.headers[MODEL_MS_HEADER]))
+    return rest
 
 
 def handler_messages(logs: object, name: str, start: dt.datetime, expected: int) -> list[str]:
@@ -104,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {'predict_fn p10 / median / p90':38s} {deciles[0]:.1f} / {statistics.median(predict):.1f} / "
                       f"{deciles[-1]:.1f} ms ({len(predict)} log lines)")
             print(f"  {'round trip - ModelLatency':38s} {parts['round trip'] - parts['ModelLatency']:8.3f} ms (mean)")
+            if len(timing["model_ms"]) == len(timing["round_trip_ms"]):  # the gateway's headers, call by call
+                rest = [rt - ml for rt, ml in zip(timing["round_trip_ms"], timing["model_ms"], strict=True)]
+                print(f"  {'round trip - ModelLatency median':38s} {statistics.median(rest):8.3f} ms "
+                      f"(p90 {statistics.quantiles(rest, n=10)[-1]:.3f})")
+                # after the log lines are read (these calls log too): the same POST without botocore
+                raw = raw_rest_ms(f"{smr.meta.endpoint_url}/endpoints/{name}/invocations", body, args.repeats)
+                print(f"  {'  the same, plain urllib3 (no boto3)':38s} {statistics.median(raw):8.3f} ms "
+                      f"(boto3's own request building, signing and parsing: the difference, as on AWS)")
     finally:
         endpoints.delete_workshop_endpoints(sm, PREFIX)
     return 0

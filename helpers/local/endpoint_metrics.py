@@ -25,13 +25,15 @@ so nothing travels over HTTP. Local choices, said where they differ: a model ser
 answered (a crash, OriginalStatusCode 0) counts as a 5xx; invocations refused before they reach
 a container (unknown endpoint, body over 6 MB, 503 while a server is replaced) publish nothing,
 as they never reach "the model". Data points appear at once (SageMaker's arrive at a 1-minute
-frequency, a few minutes late).
+frequency, a few minutes late): the gateway records an invocation just after its answer is sent
+(`record_later`, so the client does not wait for it), and a read waits for those in flight.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from helpers.local import moto_patch
@@ -39,6 +41,7 @@ from helpers.local import moto_patch
 NAMESPACE = "AWS/SageMaker"
 PATCH_NAME = "endpoint-metrics"
 MAX_DATAPOINTS = 100_000  # oldest dropped first: a long load test must not grow the backend without bound
+IN_FLIGHT_WAIT_S = 2.0  # a read waits at most this long for invocations answered but not yet recorded
 
 MOTO_INTERNALS = {
     # wrapped: what GetMetricStatistics, GetMetricData and ListMetrics read
@@ -55,6 +58,28 @@ class EndpointMetrics:
         self.account_id, self.region = account_id, region
         self._points: deque[Any] = deque(maxlen=MAX_DATAPOINTS)
         self._lock = threading.Lock()
+        self._recorded = threading.Condition(self._lock)
+        self._in_flight = 0
+
+    def record_later(self, endpoint: str, variant: str, **invocation: Any) -> Callable[[], None]:
+        """`record(endpoint, variant, **invocation)` to call once the answer is sent; until it is
+        called (once), reads wait for it: the answer a client holds is always counted."""
+        with self._lock:
+            self._in_flight += 1
+        done = threading.Event()
+
+        def record() -> None:
+            if done.is_set():
+                return
+            done.set()
+            try:
+                self.record(endpoint, variant, **invocation)
+            finally:
+                with self._recorded:
+                    self._in_flight -= 1
+                    self._recorded.notify_all()
+
+        return record
 
     def record(self, endpoint: str, variant: str, *, model_s: float, overhead_s: float, status: int,
                instances: int = 1) -> None:
@@ -82,7 +107,8 @@ class EndpointMetrics:
         """A copy of the data points, for the one account and region the backend serves."""
         if (account_id, region) != (self.account_id, self.region):
             return []
-        with self._lock:
+        with self._recorded:
+            self._recorded.wait_for(lambda: self._in_flight == 0, timeout=IN_FLIGHT_WAIT_S)
             return list(self._points)
 
     # ----------------------------------------------------------------- moto patch

@@ -31,8 +31,10 @@ CloudWatch in the same process then serves as SageMaker's AWS/SageMaker metrics.
 
 Every response carries GATEWAY_MS_HEADER (`helpers.local_names`): the time spent in the
 gateway itself (routing, reading the body, building the answer), excluding the round trip to the
-model server, so a benchmark can show the gateway's overhead apart from the model's. moto is not
-involved: this is a plain WSGI app.
+model server, so a benchmark can show the gateway's overhead apart from the model's; an answer
+from a model server also carries MODEL_MS_HEADER, that round trip (its ModelLatency). The metrics
+are recorded once the answer is sent (the response's close), not while the client waits for it.
+moto is not involved: this is a plain WSGI app.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ from werkzeug.wrappers import Request, Response
 from helpers.local.endpoint_metrics import EndpointMetrics
 from helpers.local.hosting_service import HostingService
 from helpers.local.model_server import discard
-from helpers.local_names import GATEWAY_MS_HEADER
+from helpers.local.wsgi_server import RECEIVED_AT
+from helpers.local_names import GATEWAY_MS_HEADER, MODEL_MS_HEADER
 from helpers.sagemaker_facts import MAX_INVOCATION_BODY_BYTES
 
 UPSTREAM_TIMEOUT_S = 60.0  # SageMaker gives a container 60 s to answer an invocation
@@ -187,7 +190,7 @@ def make_app(hosting: HostingService, *, timing_header: bool = True, metrics: En
         return Outcome(response, waited, variant, answer.status)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        started = time.perf_counter()
+        started = environ.get(RECEIVED_AT) or time.perf_counter()  # from the request line, as SageMaker counts
         request = Request(environ)
         name = endpoint_name(request.path)
         if name is not None and request.method == "POST":
@@ -206,8 +209,12 @@ def make_app(hosting: HostingService, *, timing_header: bool = True, metrics: En
         overhead_s = time.perf_counter() - started - outcome.waited_s
         if timing_header:
             response.headers[GATEWAY_MS_HEADER] = f"{overhead_s * 1000:.3f}"
+            if outcome.status is not None:
+                response.headers[MODEL_MS_HEADER] = f"{outcome.waited_s * 1000:.3f}"
         if metrics is not None and name is not None and outcome.status is not None:
-            metrics.record(name, outcome.variant, model_s=outcome.waited_s, overhead_s=overhead_s, status=outcome.status)
+            # wsgi_server closes the response after writing it: the client is not kept waiting
+            response.call_on_close(metrics.record_later(name, outcome.variant, model_s=outcome.waited_s,
+                                                        overhead_s=overhead_s, status=outcome.status))
         return response(environ, start_response)
 
     return app

@@ -10,7 +10,11 @@ cost was the local backend's own, and the lesson read it as the client's share o
 
 This is the standard library's HTTP/1.1 handler (`http.server`, which keeps a connection open
 while the client does), wsgiref's WSGI environ, one thread per connection, TCP_NODELAY on every
-connection (headers and body are written separately; Nagle plus delayed ACK would add ~40 ms).
+connection (Nagle plus delayed ACK would add ~40 ms to a write split in two); the status line,
+headers and a small body are sent in one write, and the app's close() runs after it (so work an app
+defers there does not delay the client). `RECEIVED_AT` in the environ is when the request line was
+read (perf_counter seconds): the gateway's OverheadLatency counts from there, as SageMaker's counts
+from receiving the request.
 The request body is streamed to the app (`Content-Length`) or decoded first (chunked); whatever
 the app left unread is read after it answers, so the next request on the connection starts where
 it should. The app's answer is buffered and sent with its Content-Length. moto keeps werkzeug:
@@ -25,6 +29,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
@@ -32,6 +37,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from helpers.local_names import HOST
 
 log = logging.getLogger("helpers.local.wsgi_server")
+RECEIVED_AT = "neo_workshop.received_at"  # environ key: time.perf_counter() when the request line was read
 MAX_CHUNKED_BODY = 64 << 20  # a chunked body is decoded in memory: beyond this, 413 and the connection closes
 MAX_DRAIN = 64 << 20  # unread body left by the app, read to keep the connection; beyond this it is closed
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -93,6 +99,9 @@ class Handler(WSGIRequestHandler):
     """HTTP/1.1 with keep-alive: http.server's request loop, wsgiref's environ, a buffered answer."""
 
     protocol_version = "HTTP/1.1"
+    # Buffered writes (http.server flushes after each request): the status line, headers and a
+    # small body leave in one send, not one per header block and body.
+    wbufsize = 1 << 16
 
     def setup(self) -> None:
         super().setup()
@@ -109,6 +118,10 @@ class Handler(WSGIRequestHandler):
             super(WSGIRequestHandler, self).handle_one_request()  # parses, then calls do_<METHOD>
         except (ConnectionError, TimeoutError):
             self.close_connection = True
+
+    def parse_request(self) -> bool:  # http.server calls it right after reading the request line
+        self.received_at = time.perf_counter()
+        return super().parse_request()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("do_"):  # every method goes to the app, which answers what it does not serve
@@ -129,32 +142,42 @@ class Handler(WSGIRequestHandler):
         else:
             body = Body(self.rfile, int(self.headers.get("Content-Length") or 0))
             environ["wsgi.input"] = body
-        environ.update({"wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
+        environ.update({RECEIVED_AT: self.received_at, "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
                         "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False})
-        status, headers, payload = self.call(environ)
-        if body is not None and not body.drain():
-            self.close_connection = True
-        self.answer(status, headers, payload)
+        status, headers, payload, result = self.call(environ)
+        try:
+            if body is not None and not body.drain():
+                self.close_connection = True
+            self.answer(status, headers, payload)
+        finally:
+            self.close_result(result)
 
-    def call(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    def call(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes, Any]:
+        """The app's status, headers, body and its iterable, closed by run_app once the answer is
+        written (as wsgiref does: work an app defers to close() does not delay the client)."""
         started: list[Any] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
             started[:] = [status, headers]
             return lambda data: None  # the legacy write() callable: nothing here uses it
 
+        result = None
         try:
             result = self.server.get_app()(environ, start_response)
-            try:
-                payload = b"".join(result)
-            finally:
-                if hasattr(result, "close"):
-                    result.close()
-            return started[0], started[1], payload
+            payload = b"".join(result)
+            return started[0], started[1], payload, result
         except Exception:  # noqa: BLE001 - an app error is a 500, and the server goes on
             log.exception("%s %s failed", self.command, self.path)
             self.close_connection = True
-            return "500 Internal Server Error", [("Content-Type", "text/plain")], b"Internal Server Error\n"
+            self.close_result(result)
+            return "500 Internal Server Error", [("Content-Type", "text/plain")], b"Internal Server Error\n", None
+
+    def close_result(self, result: Any) -> None:
+        try:
+            if hasattr(result, "close"):
+                result.close()
+        except Exception:  # noqa: BLE001 - the answer is sent; a failing close() is logged, not raised
+            log.exception("%s %s: closing the app's response failed", self.command, self.path)
 
     def answer(self, status: str, headers: list[tuple[str, str]], payload: bytes) -> None:
         code, _, reason = status.partition(" ")
@@ -169,6 +192,7 @@ class Handler(WSGIRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
+        self.wfile.flush()  # now, not after the app's close() (wbufsize buffers the writes)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if str(code)[:1] in ("4", "5"):  # the errors, not a line per invocation
